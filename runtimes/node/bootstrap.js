@@ -58,16 +58,13 @@ async function call(method, p, body, headers) {
 
 async function post(p, body, errorType) {
   const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
-  if (errorType !== undefined) headers['Lambda-Runtime-Function-Error-Type'] = headerSafe(errorType);
+  // Header values must be printable ASCII; error names may not be.
+  if (errorType !== undefined) headers['Lambda-Runtime-Function-Error-Type'] = String(errorType).replace(/[^\x20-\x7e]/g, '?');
   const res = await call('POST', p, body, headers);
   if (res.status !== 202) {
     // e.g. 413 for an oversized payload; Kumo reports it, we keep going.
     process.stderr.write(`[kumo-runtime] POST ${p} returned HTTP ${res.status}: ${res.body.toString().slice(0, 500)}\n`);
   }
-}
-
-function headerSafe(v) {
-  return String(v).replace(/[^\x20-\x7e]/g, '?');
 }
 
 // ---------------------------------------------------------------------------
@@ -99,16 +96,10 @@ function logLine(level, message) {
 }
 
 function patchConsole() {
-  const make = (level) => (LEVELS[level] < minLevel
-    ? () => {}
-    : (...args) => logLine(level, util.format(...args)));
-  console.trace = make('TRACE');
-  console.debug = make('DEBUG');
-  console.log = make('INFO');
-  console.info = make('INFO');
-  console.warn = make('WARN');
-  console.error = make('ERROR');
-  console.fatal = make('FATAL');
+  const methods = { trace: 'TRACE', debug: 'DEBUG', log: 'INFO', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'FATAL' };
+  for (const [name, level] of Object.entries(methods)) {
+    console[name] = LEVELS[level] < minLevel ? () => {} : (...args) => logLine(level, util.format(...args));
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -170,9 +161,7 @@ process.on('unhandledRejection', (reason) => {
   fail('Unhandled Promise Rejection', withType('Runtime.UnhandledPromiseRejection', message, reason), 1);
 });
 process.on('uncaughtException', (err) => {
-  if (dying) return;
-  dying = true;
-  fail('Uncaught Exception', errorBody(err), 1);
+  if (!dying) { dying = true; fail('Uncaught Exception', errorBody(err), 1); }
 });
 
 // ---------------------------------------------------------------------------
@@ -205,8 +194,8 @@ function resolveModule(base) {
     if (fs.existsSync(base + ext)) return base + ext;
   }
   if (fs.existsSync(base) && fs.statSync(base).isDirectory()) {
-    for (const idx of ['index.mjs']) if (fs.existsSync(path.join(base, idx))) return path.join(base, idx);
-    return base; // let require() apply package.json "main" / index.js rules
+    const esmIndex = path.join(base, 'index.mjs');
+    return fs.existsSync(esmIndex) ? esmIndex : base; // require() applies "main" / index.js rules
   }
   return undefined;
 }
@@ -255,11 +244,12 @@ async function loadHandler(taskRoot, handlerString) {
 // ---------------------------------------------------------------------------
 // Invoking the handler.
 
-let waitingForCallback; // settle function while a callback-style handler is outstanding
+let pending; // settle function of the invocation in progress
 
-// If the event loop empties before a callback-style handler called back,
-// Lambda returns null rather than hanging until the timeout.
-process.on('beforeExit', () => { if (waitingForCallback) waitingForCallback(false, null); });
+// If the event loop empties before the handler called back (or settled its
+// promise), nothing can finish it any more: answer null (Lambda's behaviour
+// for callback handlers) instead of letting the process exit mid-invocation.
+process.on('beforeExit', () => { if (pending) pending(false, null); });
 
 function invoke(handler, event, context) {
   return new Promise((resolve, reject) => {
@@ -267,9 +257,10 @@ function invoke(handler, event, context) {
     const settle = (failed, value) => {
       if (settled) return;
       settled = true;
-      waitingForCallback = undefined;
+      pending = undefined;
       if (failed) reject(value); else resolve(value);
     };
+    pending = settle;
     const callback = (err, result) => (err == null ? settle(false, result) : settle(true, err));
     context.done = callback;
     context.succeed = (result) => settle(false, result);
@@ -284,11 +275,9 @@ function invoke(handler, event, context) {
     }
     if (ret && typeof ret.then === 'function') {
       ret.then((r) => settle(false, r), (e) => settle(true, e));
-    } else if (handler.length >= 3 || ret === undefined) {
-      if (!settled) waitingForCallback = settle;
-    } else {
+    } else if (handler.length < 3 && ret !== undefined) {
       settle(false, ret); // plain synchronous return value
-    }
+    } // else: wait for the callback
   });
 }
 

@@ -66,46 +66,34 @@ class RuntimeClient:
             raise RuntimeError("/invocation/next returned HTTP %d: %r" % (resp.status, body[:200]))
         return resp.headers, body
 
-    def _post(self, path, body, error_type=None):
-        resp, data = self._call("POST", path, body, error_type)
+    def post(self, path, payload, error_type=None):
+        resp, data = self._call("POST", _RUNTIME + path, payload, error_type)
         if resp.status != 202:
             # e.g. 413 for an oversized payload; Kumo reports it, we keep going.
             sys.stderr.write("[kumo-runtime] POST %s returned HTTP %d: %s\n"
                              % (path, resp.status, data[:500].decode("utf-8", "replace")))
 
-    def post_response(self, request_id, payload):
-        self._post("%s/invocation/%s/response" % (_RUNTIME, request_id), payload)
-
-    def post_error(self, request_id, body):
-        self._post("%s/invocation/%s/error" % (_RUNTIME, request_id),
-                   _json_bytes(body), _header_safe(body["errorType"]))
-
-    def post_init_error(self, body):
-        self._post(_RUNTIME + "/init/error", _json_bytes(body), _header_safe(body["errorType"]))
-
-
-def _json_bytes(obj):
-    return json.dumps(obj).encode("utf-8")
-
-
-def _header_safe(value):
-    # Header values must be latin-1 without CR/LF; class names may be Unicode.
-    return value.encode("ascii", "replace").decode("ascii").replace("\r", " ").replace("\n", " ")
+    def post_error(self, path, body):
+        # Header values must be latin-1 without CR/LF; class names may be Unicode.
+        header = body["errorType"].encode("ascii", "replace").decode().replace("\r", " ").replace("\n", " ")
+        self.post(path, json.dumps(body).encode("utf-8"), header)
 
 
 # --------------------------------------------------------------------------
 # Context object handed to the handler (same attribute names as Lambda).
 
-class CognitoIdentity:
+class _Record:
+    def __repr__(self):
+        return "%s(%r)" % (type(self).__name__, self.__dict__)
+
+
+class CognitoIdentity(_Record):
     def __init__(self, data):
         self.cognito_identity_id = data.get("cognitoIdentityId")
         self.cognito_identity_pool_id = data.get("cognitoIdentityPoolId")
 
-    def __repr__(self):
-        return "CognitoIdentity(%r)" % self.__dict__
 
-
-class Client:
+class Client(_Record):
     def __init__(self, data):
         self.installation_id = data.get("installation_id")
         self.app_title = data.get("app_title")
@@ -113,19 +101,13 @@ class Client:
         self.app_version_code = data.get("app_version_code")
         self.app_package_name = data.get("app_package_name")
 
-    def __repr__(self):
-        return "Client(%r)" % self.__dict__
 
-
-class ClientContext:
+class ClientContext(_Record):
     def __init__(self, data):
         client = data.get("client")
         self.client = Client(client) if isinstance(client, dict) else None
         self.custom = data.get("custom")
         self.env = data.get("env")
-
-    def __repr__(self):
-        return "ClientContext(%r)" % self.__dict__
 
 
 def _json_header(headers, name):
@@ -157,9 +139,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self):
         return max(self._deadline_ms - int(time.time() * 1000), 0)
-
-    def log(self, msg):
-        sys.stdout.write(str(msg))
 
 
 # --------------------------------------------------------------------------
@@ -212,6 +191,13 @@ def _user_frames(tb):
     # Hide the bootstrap's own frames and importlib's machinery.
     return [f for f in traceback.extract_tb(tb)
             if f.filename not in _THIS_FILES and not f.filename.startswith("<frozen importlib")]
+
+
+def _text(exc):
+    try:
+        return str(exc)
+    except Exception:  # a user __str__ that raises must not kill the runtime
+        return "<unprintable %s>" % type(exc).__name__
 
 
 def _error_body(error_type, message, request_id, stack):
@@ -287,7 +273,7 @@ def load_handler(handler):
 def _report(client, request_id, error_type, message, stack=()):
     body = _error_body(error_type, message, request_id, list(stack))
     _log_error(body)
-    client.post_error(request_id, body)
+    client.post_error("/invocation/%s/error" % request_id, body)
 
 
 def serve(client, handler):
@@ -318,7 +304,7 @@ def serve(client, handler):
             result = handler(event, context)
         except Exception as e:
             _flush()
-            _report(client, request_id, type(e).__name__, str(e),
+            _report(client, request_id, type(e).__name__, _text(e),
                     traceback.format_list(_user_frames(e.__traceback__)))
             continue
 
@@ -329,7 +315,7 @@ def serve(client, handler):
             _report(client, request_id, "Runtime.MarshalError", "Unable to marshal response: %s" % e)
             continue
         _flush()  # everything the handler printed is in the pipe before /response
-        client.post_response(request_id, payload)
+        client.post("/invocation/%s/response" % request_id, payload)
 
 
 def main():
@@ -348,11 +334,11 @@ def main():
         if isinstance(e, InitError):
             body = _error_body(e.error_type, e.message, "", e.stack)
         else:
-            body = _error_body(type(e).__name__, str(e), "",
+            body = _error_body(type(e).__name__, _text(e), "",
                                traceback.format_list(_user_frames(e.__traceback__)))
         _log_error(body)
         try:
-            client.post_init_error(body)
+            client.post_error("/init/error", body)
         except Exception as post_error:
             sys.stderr.write("[kumo-runtime] could not post init error: %s\n" % post_error)
         _flush()

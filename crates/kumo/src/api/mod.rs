@@ -1,0 +1,79 @@
+//! The HTTP surfaces on Kumo's one port.
+//!
+//! One router carries every AWS protocol Kumo speaks (Lambda's REST JSON, the
+//! CloudWatch Logs JSON 1.1 protocol, and more as they come). Handlers take
+//! requests apart, call the engine and map the result; nothing else. One
+//! authentication layer sits in front of all of them.
+
+mod auth;
+pub mod error;
+mod lambda;
+mod logs;
+mod shapes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::engine::Engine;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+/// Reads a request body up to `limit` bytes; `None` when it is larger.
+pub(crate) async fn read_limited(body: Body, limit: usize) -> Option<bytes::Bytes> {
+    axum::body::to_bytes(body, limit).await.ok()
+}
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    let state = AppState { engine };
+    Router::new()
+        .route("/2015-03-31/functions", post(lambda::create_function).get(lambda::list_functions))
+        .route("/2015-03-31/functions/", post(lambda::create_function).get(lambda::list_functions))
+        .route("/2015-03-31/functions/{name}", get(lambda::get_function).delete(lambda::delete_function))
+        .route(
+            "/2015-03-31/functions/{name}/configuration",
+            get(lambda::get_configuration).put(lambda::update_configuration),
+        )
+        .route("/2015-03-31/functions/{name}/code", axum::routing::put(lambda::update_code))
+        .route("/2015-03-31/functions/{name}/versions", post(lambda::publish_version).get(lambda::list_versions))
+        .route("/2015-03-31/functions/{name}/aliases", post(lambda::create_alias).get(lambda::list_aliases))
+        .route(
+            "/2015-03-31/functions/{name}/aliases/{alias}",
+            get(lambda::get_alias).put(lambda::update_alias).delete(lambda::delete_alias),
+        )
+        .route("/2015-03-31/functions/{name}/invocations", post(lambda::invoke))
+        .route(
+            "/2017-10-31/functions/{name}/concurrency",
+            axum::routing::put(lambda::put_concurrency).delete(lambda::delete_concurrency),
+        )
+        .route("/2019-09-30/functions/{name}/concurrency", get(lambda::get_concurrency))
+        .route("/2016-08-19/account-settings", get(lambda::account_settings))
+        .route("/2016-08-19/account-settings/", get(lambda::account_settings))
+        .route("/_kumo/code/{file}", get(lambda::download_code))
+        .route("/_kumo/health", get(|| async { "ok" }))
+        .route("/", post(logs::dispatch))
+        .fallback(lambda::unknown_operation)
+        .layer(middleware::from_fn(auth::authenticate))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Every response carries `x-amzn-RequestId`, as AWS's do.
+async fn request_id(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if !resp.headers().contains_key("x-amzn-requestid") {
+        if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            resp.headers_mut().insert("x-amzn-requestid", v);
+        }
+    }
+    resp
+}

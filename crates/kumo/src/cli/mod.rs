@@ -1,0 +1,168 @@
+//! The `kumo` command line: one module per command, each a thin client of
+//! Kumo's HTTP API (the same API the AWS CLI and SDKs use), except `serve`.
+
+mod client;
+mod deploy;
+mod functions;
+mod invoke;
+mod logs;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::server::{ServeOptions, serve};
+
+#[derive(Parser)]
+#[command(name = "kumo", version, about = "A self-hosted serverless platform that speaks AWS Lambda's APIs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where client commands find the server.
+#[derive(clap::Args, Clone)]
+pub struct Endpoint {
+    /// Kumo's URL.
+    #[arg(long = "endpoint", env = "KUMO_ENDPOINT", default_value = "http://127.0.0.1:9777", global = true)]
+    pub url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform.
+    Serve(ServeArgs),
+    /// Zip a folder and create or update a function from it.
+    Deploy(deploy::DeployArgs),
+    /// Invoke a function and print its result and REPORT line.
+    Invoke(invoke::InvokeArgs),
+    /// List functions.
+    Ls(functions::LsArgs),
+    /// Delete a function (or one version of it).
+    Rm(functions::RmArgs),
+    /// Print a function's logs.
+    Logs(logs::LogsArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "KUMO_LISTEN", default_value = crate::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Where functions, code, logs and metering are kept.
+    #[arg(long, env = "KUMO_DATA_DIR", default_value = ".kumo")]
+    data_dir: PathBuf,
+    /// Region in ARNs and environments.
+    #[arg(long, env = "KUMO_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Account id in ARNs.
+    #[arg(long, env = "KUMO_ACCOUNT_ID", default_value = "000000000000")]
+    account_id: String,
+    /// How long an idle execution environment is kept for reuse (e.g. 300s, 5m).
+    #[arg(long, env = "KUMO_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Billing granularity in ms: 1 (Lambda since December 2020) or 100 (before).
+    #[arg(long, env = "KUMO_BILLING_GRANULARITY_MS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    billing_granularity_ms: u64,
+    /// Do not bill the init phase of cold starts (Lambda bills it since August 2025).
+    #[arg(long)]
+    no_bill_init: bool,
+    /// The account's concurrency limit.
+    #[arg(long, env = "KUMO_ACCOUNT_CONCURRENCY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    account_concurrency: u32,
+    /// Let environments run between invocations (for attaching debuggers); Lambda freezes them.
+    #[arg(long)]
+    no_freeze: bool,
+    /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).
+    #[arg(long = "runtime-path", value_parser = parse_runtime_path)]
+    runtime_paths: Vec<(String, PathBuf)>,
+}
+
+/// `300ms`, `30s`, `10m`, `2h`, `1d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration: {s}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("invalid duration unit in {s}: use ms, s, m, h or d")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_runtime_path(s: &str) -> Result<(String, PathBuf), String> {
+    let (runtime, path) = s.split_once('=').ok_or("expected RUNTIME=PATH")?;
+    Ok((runtime.to_string(), PathBuf::from(path)))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kumo: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => {
+                init_tracing();
+                serve(ServeOptions {
+                    listen: a.listen,
+                    data_dir: a.data_dir,
+                    region: a.region,
+                    account_id: a.account_id,
+                    idle_timeout: a.idle_timeout,
+                    billing_granularity_ms: a.billing_granularity_ms,
+                    bill_init: !a.no_bill_init,
+                    account_concurrency: a.account_concurrency,
+                    freeze: !a.no_freeze,
+                    runtime_overrides: a.runtime_paths,
+                })
+                .await
+                .map(|()| ExitCode::SUCCESS)
+            }
+            Command::Deploy(a) => deploy::run(a).await,
+            Command::Invoke(a) => invoke::run(a).await,
+            Command::Ls(a) => functions::ls(a).await,
+            Command::Rm(a) => functions::rm(a).await,
+            Command::Logs(a) => logs::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kumo: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("kumo=info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("10 parsecs").is_err());
+    }
+}

@@ -1,0 +1,479 @@
+//! One execution environment: a sandboxed runtime process, the Runtime API
+//! state it talks to, and its log stream.
+//!
+//! The state machine lives in [`EnvShared`], shared by the invoke path and the
+//! environment's own Runtime API listener:
+//!
+//! ```text
+//!   spawned --/next--> idle (parked in /next, frozen) --dispatch--> busy
+//!      |                 ^                                            |
+//!      |                 +------------- /response or /error ---------+
+//!      +--/init/error or exit--> dead <-- exit, timeout, crash ------+
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kumo_core::function::{FunctionVersion, VersionId};
+use kumo_core::invoke::{self, INIT_LIMIT_MS};
+use kumo_core::logfmt::{self, ReportStatus};
+use tokio::sync::{Notify, oneshot};
+
+use super::envlog::EnvLog;
+use crate::sandbox::{ExitInfo, Sandbox};
+
+/// One event as the runtime receives it from `/next`.
+#[derive(Debug)]
+pub struct Event {
+    pub request_id: String,
+    pub payload: Bytes,
+    pub timeout_ms: u64,
+    pub invoked_arn: String,
+    pub trace_id: String,
+    pub client_context: Option<String>,
+    pub cognito_identity: Option<String>,
+    pub version: VersionId,
+}
+
+/// What the runtime answered for one event.
+#[derive(Debug)]
+pub enum Reply {
+    Response { body: Bytes, at: Instant },
+    Error { error_type: Option<String>, body: Bytes, at: Instant },
+    ResponseTooLarge { at: Instant },
+    Exited(ExitInfo),
+}
+
+/// How the init phase ended.
+#[derive(Debug)]
+enum InitSignal {
+    Ready(Instant),
+    Failed { error_type: Option<String>, body: Bytes },
+    Exited(ExitInfo),
+}
+
+#[derive(Default)]
+struct RtState {
+    initialized: bool,
+    dead: bool,
+    next_waiter: Option<oneshot::Sender<Arc<Event>>>,
+    pending: Option<Arc<Event>>,
+    inflight: Option<(String, oneshot::Sender<Reply>)>,
+    init_signal: Option<oneshot::Sender<InitSignal>>,
+    frozen: bool,
+}
+
+/// Errors the Runtime API reports to the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeApiError {
+    InvalidRequestId,
+    InvalidStateTransition,
+    Gone,
+}
+
+/// What `/next` should do.
+pub enum Next {
+    Deliver(Arc<Event>),
+    Wait(oneshot::Receiver<Arc<Event>>),
+    Gone,
+}
+
+/// The part of an environment its Runtime API listener needs.
+pub struct EnvShared {
+    pub sandbox: Arc<Sandbox>,
+    pub log: Arc<EnvLog>,
+    freeze_between_invocations: bool,
+    state: Mutex<RtState>,
+    exited: Notify,
+    has_exited: AtomicBool,
+}
+
+impl EnvShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RtState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands an event to the runtime: START line first, then the event.
+    fn deliver(&self, event: &Event) {
+        self.log.platform_line(&logfmt::start_line(&event.request_id, event.version));
+    }
+
+    /// `GET /runtime/invocation/next`.
+    pub fn next(&self) -> Next {
+        let mut st = self.lock();
+        if st.dead {
+            return Next::Gone;
+        }
+        if !st.initialized {
+            st.initialized = true;
+            if let Some(signal) = st.init_signal.take() {
+                let _ = signal.send(InitSignal::Ready(Instant::now()));
+            }
+        }
+        if let Some(event) = st.pending.take() {
+            self.deliver(&event);
+            return Next::Deliver(event);
+        }
+        let (tx, rx) = oneshot::channel();
+        st.next_waiter = Some(tx);
+        // Nothing to do: no user code may run until the next event.
+        if self.freeze_between_invocations && !st.frozen {
+            st.frozen = true;
+            self.sandbox.freeze();
+        }
+        Next::Wait(rx)
+    }
+
+    fn take_inflight(&self, request_id: &str) -> Result<oneshot::Sender<Reply>, RuntimeApiError> {
+        let mut st = self.lock();
+        match st.inflight.take() {
+            Some((id, tx)) if id == request_id => Ok(tx),
+            other => {
+                st.inflight = other;
+                Err(RuntimeApiError::InvalidRequestId)
+            }
+        }
+    }
+
+    /// `POST /runtime/invocation/{id}/response`.
+    pub fn respond(&self, request_id: &str, body: Bytes) -> Result<(), RuntimeApiError> {
+        let tx = self.take_inflight(request_id)?;
+        let _ = tx.send(Reply::Response { body, at: Instant::now() });
+        Ok(())
+    }
+
+    /// A response over Lambda's limit: the runtime gets 413, the caller an error.
+    pub fn respond_too_large(&self, request_id: &str) -> Result<(), RuntimeApiError> {
+        let tx = self.take_inflight(request_id)?;
+        let _ = tx.send(Reply::ResponseTooLarge { at: Instant::now() });
+        Ok(())
+    }
+
+    /// `POST /runtime/invocation/{id}/error`.
+    pub fn report_error(&self, request_id: &str, error_type: Option<String>, body: Bytes) -> Result<(), RuntimeApiError> {
+        let tx = self.take_inflight(request_id)?;
+        let _ = tx.send(Reply::Error { error_type, body, at: Instant::now() });
+        Ok(())
+    }
+
+    /// `POST /runtime/init/error`.
+    pub fn init_error(&self, error_type: Option<String>, body: Bytes) -> Result<(), RuntimeApiError> {
+        let mut st = self.lock();
+        match st.init_signal.take() {
+            Some(signal) if !st.initialized => {
+                let _ = signal.send(InitSignal::Failed { error_type, body });
+                Ok(())
+            }
+            other => {
+                st.init_signal = other;
+                Err(RuntimeApiError::InvalidStateTransition)
+            }
+        }
+    }
+
+    /// The runtime process has exited: fail whatever waits on it.
+    fn on_exit(&self, info: ExitInfo) {
+        let mut st = self.lock();
+        st.dead = true;
+        st.next_waiter = None;
+        st.pending = None;
+        if let Some(signal) = st.init_signal.take() {
+            let _ = signal.send(InitSignal::Exited(info));
+        }
+        if let Some((_, tx)) = st.inflight.take() {
+            let _ = tx.send(Reply::Exited(info));
+        }
+        drop(st);
+        self.has_exited.store(true, Ordering::Release);
+        self.exited.notify_waiters();
+    }
+
+    /// Sends an event: straight to a parked `/next`, or queued for the next one.
+    fn dispatch(&self, event: Arc<Event>, reply: oneshot::Sender<Reply>) -> Result<(), Arc<Event>> {
+        let mut st = self.lock();
+        if st.dead {
+            return Err(event);
+        }
+        st.inflight = Some((event.request_id.clone(), reply));
+        if st.frozen {
+            st.frozen = false;
+            self.sandbox.thaw();
+        }
+        match st.next_waiter.take() {
+            Some(waiter) => {
+                self.deliver(&event);
+                if let Err(event) = waiter.send(event) {
+                    // The /next connection went away; the runtime will ask again.
+                    st.pending = Some(event);
+                }
+            }
+            None => st.pending = Some(event),
+        }
+        Ok(())
+    }
+}
+
+/// How one invocation ended, as the engine bills and reports it.
+#[derive(Debug)]
+pub enum Outcome {
+    Success(Bytes),
+    /// The runtime reported an error (the handler raised, or a marshalling error).
+    FunctionError { body: Bytes },
+    /// Init failed (reported by the runtime, or it exited during init).
+    InitError { error_type: String, body: Bytes },
+    Timeout,
+    /// The runtime died mid-invocation.
+    Crashed { error_type: &'static str, body: Bytes },
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Success(_) => "success",
+            Outcome::FunctionError { .. } => "error",
+            Outcome::InitError { .. } => "init_error",
+            Outcome::Timeout => "timeout",
+            Outcome::Crashed { .. } => "crash",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct InvocationResult {
+    pub outcome: Outcome,
+    pub duration_us: u64,
+    pub init_us: Option<u64>,
+    pub invocation_peak_bytes: u64,
+    pub env_peak_bytes: u64,
+    /// Whether the environment can serve another invocation.
+    pub reusable: bool,
+}
+
+/// A live environment owned by a pool.
+pub struct Environment {
+    pub id: String,
+    pub version: Arc<FunctionVersion>,
+    pub shared: Arc<EnvShared>,
+    spawned_at: Instant,
+    init_rx: Mutex<Option<oneshot::Receiver<InitSignal>>>,
+    last_used: Mutex<Instant>,
+    env_peak_bytes: AtomicU64,
+    listener_task: tokio::task::AbortHandle,
+    pub tmp_dir: Option<std::path::PathBuf>,
+}
+
+impl Environment {
+    /// Assembles an environment around a freshly spawned sandbox.
+    pub fn new(
+        id: String,
+        version: Arc<FunctionVersion>,
+        sandbox: Arc<Sandbox>,
+        log: Arc<EnvLog>,
+        freeze_between_invocations: bool,
+        spawned_at: Instant,
+        listener: impl FnOnce(Arc<EnvShared>) -> tokio::task::AbortHandle,
+        tmp_dir: Option<std::path::PathBuf>,
+    ) -> Arc<Environment> {
+        let (init_tx, init_rx) = oneshot::channel();
+        let shared = Arc::new(EnvShared {
+            sandbox,
+            log,
+            freeze_between_invocations,
+            state: Mutex::new(RtState { init_signal: Some(init_tx), ..RtState::default() }),
+            exited: Notify::new(),
+            has_exited: AtomicBool::new(false),
+        });
+        let listener_task = listener(shared.clone());
+        let watcher = shared.clone();
+        tokio::spawn(async move {
+            let info = watcher.sandbox.wait().await.unwrap_or(ExitInfo { code: None, signal: None, oom_killed: false });
+            watcher.on_exit(info);
+        });
+        Arc::new(Environment {
+            id,
+            version,
+            shared,
+            spawned_at,
+            init_rx: Mutex::new(Some(init_rx)),
+            last_used: Mutex::new(Instant::now()),
+            env_peak_bytes: AtomicU64::new(0),
+            listener_task,
+            tmp_dir,
+        })
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.shared.lock().dead
+    }
+
+    pub fn idle_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(*self.last_used.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn touch(&self) {
+        *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn measure_peak(&self) -> (u64, u64) {
+        let peak = self.shared.sandbox.peak_bytes().unwrap_or(0);
+        let env_peak = self.env_peak_bytes.fetch_max(peak, Ordering::Relaxed).max(peak);
+        (peak, env_peak)
+    }
+
+    /// Runs one event to completion (init first, on a cold environment).
+    pub async fn invoke(&self, event: Arc<Event>) -> InvocationResult {
+        let timeout = Duration::from_millis(event.timeout_ms);
+        let request_id = event.request_id.clone();
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let init_rx = self.init_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let cold = init_rx.is_some();
+        if !cold {
+            self.shared.sandbox.reset_peak();
+        }
+        let dispatched_at = Instant::now();
+        if self.shared.dispatch(event, reply_tx).is_err() {
+            let (peak, env_peak) = self.measure_peak();
+            return InvocationResult {
+                outcome: Outcome::Crashed {
+                    error_type: "Runtime.ExitError",
+                    body: Bytes::from(invoke::exit_payload(&request_id, "Runtime.ExitError", "environment is gone")),
+                },
+                duration_us: 0,
+                init_us: None,
+                invocation_peak_bytes: peak,
+                env_peak_bytes: env_peak,
+                reusable: false,
+            };
+        }
+
+        let mut init_us = None;
+        let mut invoke_start = dispatched_at;
+        if let Some(init_rx) = init_rx {
+            let limit = Duration::from_millis(INIT_LIMIT_MS);
+            let signal = tokio::time::timeout(limit, init_rx).await;
+            let elapsed = self.spawned_at.elapsed().as_micros() as u64;
+            let failure = match signal {
+                Ok(Ok(InitSignal::Ready(at))) => {
+                    init_us = Some(at.saturating_duration_since(self.spawned_at).as_micros() as u64);
+                    invoke_start = at;
+                    None
+                }
+                Ok(Ok(InitSignal::Failed { error_type, body })) => {
+                    let error_type = error_type_of(error_type, &body).unwrap_or_else(|| "Runtime.Unknown".into());
+                    Some((ReportStatus::Error(error_type.clone()), error_type, body))
+                }
+                Ok(Ok(InitSignal::Exited(info))) => {
+                    let kind = if info.oom_killed { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                    let body = invoke::exit_payload(&request_id, kind, &invoke::exit_description(info.code, info.signal));
+                    Some((ReportStatus::Error(kind.into()), kind.to_string(), Bytes::from(body)))
+                }
+                Ok(Err(_)) => {
+                    let body = invoke::exit_payload(&request_id, "Runtime.ExitError", "environment is gone");
+                    Some((ReportStatus::Error("Runtime.ExitError".into()), "Runtime.ExitError".to_string(), Bytes::from(body)))
+                }
+                Err(_) => {
+                    self.shared.sandbox.kill();
+                    let body = invoke::error_payload(
+                        "Sandbox.Timedout",
+                        &format!("RequestId: {request_id} Error: Runtime failed to initialize within {} seconds", INIT_LIMIT_MS / 1000),
+                    );
+                    Some((ReportStatus::Timeout, "Sandbox.Timedout".to_string(), Bytes::from(body)))
+                }
+            };
+            if let Some((status, error_type, body)) = failure {
+                self.shared.log.platform_line(&logfmt::init_report_line(elapsed, "init", &status));
+                let (peak, env_peak) = self.measure_peak();
+                return InvocationResult {
+                    outcome: Outcome::InitError { error_type, body },
+                    duration_us: 0,
+                    init_us: Some(elapsed),
+                    invocation_peak_bytes: peak,
+                    env_peak_bytes: env_peak,
+                    reusable: false,
+                };
+            }
+        }
+
+        let deadline = tokio::time::Instant::from_std(invoke_start + timeout);
+        let reply = tokio::time::timeout_at(deadline, reply_rx).await;
+        let now = Instant::now();
+        let since_start = |at: Instant| at.saturating_duration_since(invoke_start).as_micros() as u64;
+        let (outcome, duration_us, reusable) = match reply {
+            Ok(Ok(Reply::Response { body, at })) => (Outcome::Success(body), since_start(at), true),
+            Ok(Ok(Reply::Error { body, at, .. })) => (Outcome::FunctionError { body }, since_start(at), true),
+            Ok(Ok(Reply::ResponseTooLarge { at })) => (
+                Outcome::FunctionError {
+                    body: Bytes::from(invoke::error_payload(
+                        "Function.ResponseSizeTooLarge",
+                        &format!(
+                            "Response payload size exceeded maximum allowed payload size ({} bytes).",
+                            invoke::MAX_RESPONSE_BYTES
+                        ),
+                    )),
+                },
+                since_start(at),
+                true,
+            ),
+            Ok(Ok(Reply::Exited(info))) => {
+                let kind = if info.oom_killed { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
+                let body = invoke::exit_payload(&request_id, kind, &invoke::exit_description(info.code, info.signal));
+                (Outcome::Crashed { error_type: kind, body: Bytes::from(body) }, since_start(now), false)
+            }
+            Ok(Err(_)) => {
+                let body = invoke::exit_payload(&request_id, "Runtime.ExitError", "environment is gone");
+                (Outcome::Crashed { error_type: "Runtime.ExitError", body: Bytes::from(body) }, since_start(now), false)
+            }
+            Err(_) => {
+                // Lambda kills a timed-out environment; the next invocation gets a fresh one.
+                self.shared.sandbox.kill();
+                (Outcome::Timeout, timeout.as_micros() as u64, false)
+            }
+        };
+        let (peak, env_peak) = self.measure_peak();
+        self.touch();
+        InvocationResult {
+            outcome,
+            duration_us,
+            init_us,
+            invocation_peak_bytes: peak,
+            env_peak_bytes: env_peak,
+            reusable: reusable && !self.is_dead(),
+        }
+    }
+
+    /// Kills the environment and removes its cgroups and scratch space.
+    pub async fn destroy(self: Arc<Self>) {
+        self.listener_task.abort();
+        {
+            let mut st = self.shared.lock();
+            st.dead = true;
+            st.next_waiter = None;
+            st.pending = None;
+        }
+        self.shared.sandbox.kill();
+        let exited = self.shared.exited.notified();
+        if !self.shared.has_exited.load(Ordering::Acquire) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), exited).await;
+        }
+        let sandbox = self.shared.sandbox.clone();
+        let tmp = self.tmp_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            sandbox.cleanup();
+            if let Some(tmp) = tmp {
+                let _ = std::fs::remove_dir_all(tmp);
+            }
+        })
+        .await;
+    }
+}
+
+/// The error type named in a runtime's error report: the header, else the body's `errorType`.
+pub fn error_type_of(header: Option<String>, body: &[u8]) -> Option<String> {
+    header.filter(|h| !h.is_empty()).or_else(|| {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("errorType").and_then(|t| t.as_str()).map(str::to_string))
+    })
+}

@@ -1,0 +1,393 @@
+//! The invoke path: resolve, admit, run in an environment, log and meter.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use kumo_core::function::{FunctionVersion, VersionId};
+use kumo_core::invoke::{self, InvocationType, MAX_ASYNC_REQUEST_BYTES, MAX_SYNC_REQUEST_BYTES};
+use kumo_core::logfmt::{self, Report, ReportStatus};
+use kumo_core::names::{self, Qualifier};
+use kumo_core::{ApiError, ErrorCode};
+
+use super::control::{invalid_qualifier, parse_ref};
+use super::environment::{Event, Outcome};
+use super::pool::SpawnContext;
+use super::Engine;
+use crate::store::MeteringRecord;
+
+/// An Invoke call, already taken apart from HTTP.
+#[derive(Debug, Clone)]
+pub struct InvokeRequest {
+    pub function_name: String,
+    pub qualifier: Option<String>,
+    pub invocation_type: InvocationType,
+    pub payload: Bytes,
+    pub log_tail: bool,
+    /// Base64 `X-Amz-Client-Context`, decoded to JSON for the runtime.
+    pub client_context: Option<String>,
+}
+
+/// What the HTTP layer turns into Invoke's response.
+#[derive(Debug, Clone)]
+pub struct InvokeResponse {
+    pub status: u16,
+    pub payload: Bytes,
+    pub function_error: Option<&'static str>,
+    pub executed_version: Option<String>,
+    pub log_result: Option<String>,
+    pub request_id: String,
+    /// The REPORT line, for clients (like `kumo invoke`) that show it.
+    pub report: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn trace_id() -> String {
+    let secs = now_ms() / 1000;
+    let a = uuid::Uuid::new_v4().simple().to_string();
+    let b = uuid::Uuid::new_v4().simple().to_string();
+    format!("Root=1-{secs:08x}-{};Parent={};Sampled=0", &a[..24], &b[..16])
+}
+
+/// A resolved invocation target.
+struct Target {
+    version: Arc<FunctionVersion>,
+    invoked_arn: String,
+}
+
+/// Leaves the in-flight count even if the invocation's future is dropped.
+struct InFlight<'a>(&'a Engine);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
+
+/// Holds one unit of concurrency for a function.
+struct Permit<'a> {
+    engine: &'a Engine,
+    function: String,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.engine.lock_concurrency().release(&self.function);
+    }
+}
+
+impl Engine {
+    fn resolve(&self, raw: &str, qualifier: Option<&str>) -> Result<Target, ApiError> {
+        let r = parse_ref(self, raw)?;
+        let q = names::merge_qualifier(r.qualifier.clone(), qualifier).map_err(|e| match e {
+            names::QualifierError::Mismatch => ApiError::invalid_parameter(e.to_string()),
+            names::QualifierError::Invalid => invalid_qualifier(qualifier.unwrap_or_default()),
+        })?;
+        let functions = self.read_functions();
+        let label = q.as_ref().map(ToString::to_string);
+        let state = functions.get(&r.name).ok_or_else(|| self.not_found(&r.name, label.as_deref()))?;
+        let version = match &q {
+            None | Some(Qualifier::Latest) => state.latest.clone(),
+            Some(Qualifier::Version(n)) => {
+                state.versions.get(n).cloned().ok_or_else(|| self.not_found(&r.name, label.as_deref()))?
+            }
+            Some(Qualifier::Alias(a)) => {
+                let alias = state.aliases.get(a).ok_or_else(|| self.not_found(&r.name, label.as_deref()))?;
+                let roll = f64::from(uuid::Uuid::new_v4().as_u128() as u32) / f64::from(u32::MAX);
+                match alias.route(roll.min(0.999_999)) {
+                    VersionId::Latest => state.latest.clone(),
+                    VersionId::Number(n) => {
+                        state.versions.get(&n).cloned().ok_or_else(|| self.not_found(&r.name, label.as_deref()))?
+                    }
+                }
+            }
+        };
+        let invoked_arn = match &label {
+            Some(l) => self.cfg.scope.qualified_arn(&r.name, l),
+            None => self.cfg.scope.function_arn(&r.name),
+        };
+        Ok(Target { version, invoked_arn })
+    }
+
+    pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
+        let target = self.resolve(&req.function_name, req.qualifier.as_deref())?;
+        let limit = match req.invocation_type {
+            InvocationType::Event => MAX_ASYNC_REQUEST_BYTES,
+            _ => MAX_SYNC_REQUEST_BYTES,
+        };
+        if req.payload.len() > limit {
+            let message = match req.invocation_type {
+                InvocationType::Event => format!(
+                    "{} byte payload is too large for the Event invocation type (limit {limit} bytes)",
+                    req.payload.len()
+                ),
+                _ => format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"),
+            };
+            return Err(ApiError::new(ErrorCode::RequestEntityTooLarge, message));
+        }
+        let payload = if req.payload.iter().all(u8::is_ascii_whitespace) {
+            // No payload: the function receives an empty JSON object.
+            Bytes::from_static(b"{}")
+        } else {
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload) {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidRequestContent,
+                    format!("Could not parse request body into json: Could not parse payload into json: {e}"),
+                ));
+            }
+            req.payload.clone()
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let executed_version = target.version.version.to_string();
+        match req.invocation_type {
+            InvocationType::DryRun => Ok(InvokeResponse {
+                status: 204,
+                payload: Bytes::new(),
+                function_error: None,
+                executed_version: None,
+                log_result: None,
+                request_id,
+                report: None,
+            }),
+            InvocationType::Event => {
+                if !self.accepting.load(Ordering::Acquire) {
+                    return Err(shutting_down());
+                }
+                let engine = self.clone();
+                let rid = request_id.clone();
+                tokio::spawn(async move {
+                    engine.run_async(target, payload, rid).await;
+                });
+                Ok(InvokeResponse {
+                    status: 202,
+                    payload: Bytes::new(),
+                    function_error: None,
+                    executed_version: None,
+                    log_result: None,
+                    request_id,
+                    report: None,
+                })
+            }
+            InvocationType::RequestResponse => {
+                let _permit = self.admit(&target.version.name)?;
+                let run = self
+                    .run(&target, payload, request_id.clone(), req.client_context, req.log_tail)
+                    .await?;
+                Ok(InvokeResponse {
+                    status: 200,
+                    payload: run.payload,
+                    function_error: run.function_error,
+                    executed_version: Some(executed_version),
+                    log_result: run.log_tail.map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
+                    request_id,
+                    report: Some(run.report),
+                })
+            }
+        }
+    }
+
+    fn admit(&self, function: &str) -> Result<Permit<'_>, ApiError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(shutting_down());
+        }
+        self.lock_concurrency().try_acquire(function).map_err(ApiError::throttled)?;
+        Ok(Permit { engine: self, function: function.to_string() })
+    }
+
+    /// Runs an Event invocation in the background. Throttled events wait and
+    /// retry (durable queuing and Lambda's retry policy come with the async queue).
+    async fn run_async(self: Arc<Self>, target: Target, payload: Bytes, request_id: String) {
+        let mut delay = std::time::Duration::from_millis(100);
+        let permit = loop {
+            match self.admit(&target.version.name) {
+                Ok(p) => break p,
+                Err(e) if e.code == ErrorCode::TooManyRequests => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(_) => return,
+            }
+        };
+        let _ = self.run(&target, payload, request_id, None, false).await;
+        drop(permit);
+    }
+
+    /// One invocation in an environment, with its logs and metering.
+    async fn run(
+        &self,
+        target: &Target,
+        payload: Bytes,
+        request_id: String,
+        client_context: Option<String>,
+        want_tail: bool,
+    ) -> Result<RunResult, ApiError> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let _in_flight = InFlight(self);
+        let version = &target.version;
+        let pool = self.pool_for(version);
+        let start_ms = now_ms();
+        let (env, cold) = match pool.take_idle() {
+            Some(env) => (env, false),
+            None => {
+                let ctx = SpawnContext {
+                    sandboxes: &self.sandboxes,
+                    runtimes: &self.runtimes,
+                    code: &self.code,
+                    store: &self.store,
+                    region: &self.cfg.scope.region,
+                    runtime_version_arn: self.cfg.scope.runtime_version_arn(&version.code.sha256_hex[..16]),
+                    data_dir: &self.cfg.data_dir,
+                    api_endpoint: &self.cfg.api_endpoint,
+                    freeze: self.cfg.freeze,
+                };
+                match pool.spawn(&ctx) {
+                    Ok(env) => (env, true),
+                    Err(failure) => return Ok(self.spawn_failed(target, &request_id, start_ms, failure, want_tail)),
+                }
+            }
+        };
+        let event = Arc::new(Event {
+            request_id: request_id.clone(),
+            payload,
+            timeout_ms: u64::from(version.config.timeout_s) * 1000,
+            invoked_arn: target.invoked_arn.clone(),
+            trace_id: trace_id(),
+            client_context,
+            cognito_identity: None,
+            version: version.version,
+        });
+        let result = env.invoke(event).await;
+
+        let mut lines = Vec::with_capacity(3);
+        let (payload, function_error, status, error_type) = match result.outcome {
+            Outcome::Success(body) => (body, None, ReportStatus::Success, None),
+            Outcome::FunctionError { body } => {
+                let kind = super::environment::error_type_of(None, &body);
+                (body, Some("Unhandled"), ReportStatus::Success, kind)
+            }
+            Outcome::InitError { ref error_type, ref body } => {
+                lines.push(logfmt::start_line(&request_id, version.version));
+                (body.clone(), Some("Unhandled"), ReportStatus::Error(error_type.clone()), Some(error_type.clone()))
+            }
+            Outcome::Timeout => (
+                Bytes::from(invoke::timeout_payload(&request_id, version.config.timeout_s)),
+                Some("Unhandled"),
+                ReportStatus::Timeout,
+                Some("Sandbox.Timedout".to_string()),
+            ),
+            Outcome::Crashed { error_type, ref body } => {
+                (body.clone(), Some("Unhandled"), ReportStatus::Error(error_type.into()), Some(error_type.to_string()))
+            }
+        };
+        let init_us = if cold { result.init_us } else { None };
+        let billable_us = result.duration_us + if self.cfg.bill_init { init_us.unwrap_or(0) } else { 0 };
+        let billed_ms = logfmt::billed_ms(billable_us, self.cfg.billing_granularity_ms);
+        let max_used_mb = logfmt::mib_ceil(result.env_peak_bytes);
+        let report = Report {
+            request_id: request_id.clone(),
+            duration_us: result.duration_us,
+            billed_ms,
+            memory_mb: version.config.memory_mb,
+            max_memory_used_mb: max_used_mb,
+            init_duration_us: init_us,
+            status: status.clone(),
+        };
+        let report_line = report.line();
+        lines.push(logfmt::end_line(&request_id));
+        lines.push(report_line.clone());
+        let log_tail = env.shared.log.finish_invocation(&lines, want_tail);
+        self.store.record_invocation(MeteringRecord {
+            request_id,
+            function: version.name.clone(),
+            version: version.version.to_string(),
+            start_ms,
+            duration_us: result.duration_us,
+            billed_ms,
+            memory_mb: version.config.memory_mb,
+            max_memory_used_mb: max_used_mb,
+            invocation_peak_mb: logfmt::mib_ceil(result.invocation_peak_bytes),
+            init_duration_us: init_us,
+            cold,
+            outcome: match status {
+                ReportStatus::Success if function_error.is_some() => "error".into(),
+                ReportStatus::Success => "success".into(),
+                ReportStatus::Timeout => "timeout".into(),
+                ReportStatus::Error(_) => "crash".into(),
+            },
+            error_type,
+            architecture: version.config.architecture.clone(),
+            ephemeral_storage_mb: version.config.ephemeral_storage_mb,
+        });
+        pool.release(env, result.reusable);
+        Ok(RunResult { payload, function_error, log_tail, report: report_line })
+    }
+
+    /// An environment that could not even start: reported like an init error.
+    fn spawn_failed(
+        &self,
+        target: &Target,
+        request_id: &str,
+        start_ms: i64,
+        failure: super::pool::SpawnFailure,
+        want_tail: bool,
+    ) -> RunResult {
+        let version = &target.version;
+        let body = invoke::error_payload(failure.error_type, &failure.message);
+        let report = Report {
+            request_id: request_id.to_string(),
+            duration_us: 0,
+            billed_ms: 0,
+            memory_mb: version.config.memory_mb,
+            max_memory_used_mb: 0,
+            init_duration_us: None,
+            status: ReportStatus::Error(failure.error_type.to_string()),
+        };
+        let lines = [
+            logfmt::init_report_line(0, "init", &ReportStatus::Error(failure.error_type.to_string())),
+            logfmt::start_line(request_id, version.version),
+            logfmt::end_line(request_id),
+            report.line(),
+        ];
+        let stream = logfmt::log_stream_name(start_ms, version.version, &uuid::Uuid::new_v4().simple().to_string());
+        let group: Arc<str> = Arc::from(version.config.logging.log_group.as_str());
+        let stream: Arc<str> = Arc::from(stream.as_str());
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        self.store.append_logs(
+            std::iter::once(format!("Error: {}", failure.message))
+                .chain(lines.iter().cloned())
+                .map(|message| crate::store::LogEvent {
+                    group: group.clone(),
+                    stream: stream.clone(),
+                    timestamp_ms: start_ms,
+                    message,
+                })
+                .collect(),
+        );
+        RunResult {
+            payload: Bytes::from(body),
+            function_error: Some("Unhandled"),
+            log_tail: want_tail.then_some(text),
+            report: report.line(),
+        }
+    }
+}
+
+struct RunResult {
+    payload: Bytes,
+    function_error: Option<&'static str>,
+    log_tail: Option<String>,
+    report: String,
+}
+
+fn shutting_down() -> ApiError {
+    ApiError::new(ErrorCode::Service, "Kumo is shutting down and accepts no new invocations.")
+}

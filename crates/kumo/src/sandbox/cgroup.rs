@@ -1,0 +1,412 @@
+//! cgroups for execution environments, on v1, v2 and hybrid hosts.
+//!
+//! Kumo creates one group per environment *below its own* cgroup, so the
+//! environments stay inside the host's accounting. On a hybrid host (v1
+//! controllers plus a unified v2 mount, as on our machines) memory comes from
+//! v1 and freeze/kill from v2, which needs no controller.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// What failed while preparing cgroups.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("creating cgroup {path}: {source}")]
+    Create { path: PathBuf, source: io::Error },
+    #[error("configuring cgroup file {path}: {source}")]
+    Configure { path: PathBuf, source: io::Error },
+}
+
+/// Which hierarchy layout the host has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutKind {
+    V1,
+    V2,
+    Hybrid,
+    None,
+}
+
+/// Where Kumo's environment groups go on this host, per capability.
+#[derive(Debug, Clone)]
+pub struct CgroupLayout {
+    pub kind: LayoutKind,
+    /// Parent dir for memory groups (v1 memory hierarchy or v2 with the memory controller).
+    memory: Option<(PathBuf, bool)>,
+    /// Parent dir in the unified hierarchy (freeze, kill).
+    unified: Option<PathBuf>,
+    /// Parent dir in the v1 freezer hierarchy, used when there is no unified mount.
+    freezer_v1: Option<PathBuf>,
+}
+
+struct Mount {
+    point: PathBuf,
+    fstype: String,
+    super_opts: String,
+}
+
+fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?;
+            let mut r = right.split(' ');
+            let fstype = r.next()?.to_string();
+            let _source = r.next()?;
+            let super_opts = r.next().unwrap_or("").to_string();
+            Some(Mount { point: PathBuf::from(point), fstype, super_opts })
+        })
+        .collect()
+}
+
+/// `hierarchy-id:controllers:path` lines of /proc/self/cgroup.
+fn own_path(proc_cgroup: &str, controller: Option<&str>) -> Option<String> {
+    proc_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let _id = parts.next()?;
+        let controllers = parts.next()?;
+        let path = parts.next()?;
+        let matches = match controller {
+            None => controllers.is_empty(),
+            Some(c) => controllers.split(',').any(|x| x == c),
+        };
+        matches.then(|| path.to_string())
+    })
+}
+
+fn join(mount: &Path, cgroup_path: &str) -> PathBuf {
+    mount.join(cgroup_path.trim_start_matches('/'))
+}
+
+impl CgroupLayout {
+    /// Reads /proc/self/mountinfo and /proc/self/cgroup. `group` names Kumo's
+    /// own parent group (unique per server process).
+    pub fn detect(group: &str) -> CgroupLayout {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let proc_cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        Self::from_texts(&mountinfo, &proc_cgroup, group)
+    }
+
+    fn from_texts(mountinfo: &str, proc_cgroup: &str, group: &str) -> CgroupLayout {
+        let mounts = parse_mountinfo(mountinfo);
+        let v1_mount = |controller: &str| {
+            mounts
+                .iter()
+                .find(|m| m.fstype == "cgroup" && m.super_opts.split(',').any(|o| o == controller))
+                .map(|m| m.point.clone())
+        };
+        let v2_mount = mounts.iter().find(|m| m.fstype == "cgroup2").map(|m| m.point.clone());
+        let memory_v1 = v1_mount("memory")
+            .and_then(|mnt| own_path(proc_cgroup, Some("memory")).map(|p| join(&mnt, &p).join(group)));
+        let freezer_v1 = v1_mount("freezer")
+            .and_then(|mnt| own_path(proc_cgroup, Some("freezer")).map(|p| join(&mnt, &p).join(group)));
+        let unified = v2_mount.as_ref().and_then(|mnt| own_path(proc_cgroup, None).map(|p| join(mnt, &p).join(group)));
+        let has_v1 = mounts.iter().any(|m| m.fstype == "cgroup");
+        let kind = match (has_v1, unified.is_some()) {
+            (true, true) => LayoutKind::Hybrid,
+            (true, false) => LayoutKind::V1,
+            (false, true) => LayoutKind::V2,
+            (false, false) => LayoutKind::None,
+        };
+        // Pure v2: memory lives in the unified tree when the controller is available there.
+        let memory = match (&memory_v1, &unified) {
+            (Some(p), _) => Some((p.clone(), true)),
+            (None, Some(u)) => {
+                let parent = u.parent().map(Path::to_path_buf).unwrap_or_default();
+                let controllers = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+                controllers.split_whitespace().any(|c| c == "memory").then(|| (u.clone(), false))
+            }
+            _ => None,
+        };
+        CgroupLayout { kind, memory, unified, freezer_v1 }
+    }
+
+    /// Creates Kumo's parent groups and checks they are writable. Returns what works.
+    pub fn prepare(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        if let Some((dir, v1)) = &self.memory {
+            if fs::create_dir_all(dir).is_ok() {
+                if !*v1 {
+                    // v2: children get the memory controller only if the parent delegates it.
+                    let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +pids");
+                }
+                caps.memory = true;
+            }
+        }
+        if let Some(dir) = &self.unified {
+            caps.freeze_v2 = fs::create_dir_all(dir).is_ok() && dir.join("cgroup.freeze").exists();
+            caps.kill_v2 = dir.join("cgroup.kill").exists();
+        }
+        if !caps.freeze_v2 {
+            if let Some(dir) = &self.freezer_v1 {
+                caps.freeze_v1 = fs::create_dir_all(dir).is_ok();
+            }
+        }
+        caps
+    }
+
+    /// Makes the groups of one environment.
+    pub fn create(&self, caps: &Capabilities, id: &str, memory_limit: u64) -> Result<EnvCgroup, CgroupError> {
+        let mut group = EnvCgroup::default();
+        if caps.memory {
+            if let Some((parent, v1)) = &self.memory {
+                let dir = parent.join(id);
+                mkdir(&dir)?;
+                let (limit_file, peak_file, events_file) = if *v1 {
+                    ("memory.limit_in_bytes", "memory.max_usage_in_bytes", "memory.oom_control")
+                } else {
+                    ("memory.max", "memory.peak", "memory.events")
+                };
+                write_file(&dir.join(limit_file), memory_limit.to_string().as_bytes())?;
+                if *v1 {
+                    // Without swap accounting this file is absent; with it, swap must not extend the limit.
+                    let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), memory_limit.to_string());
+                } else {
+                    let _ = fs::write(dir.join("memory.swap.max"), "0");
+                }
+                group.memory_procs = Some(open_rw(&dir.join("cgroup.procs"))?);
+                group.peak = open_rw(&dir.join(peak_file)).ok();
+                group.oom_events = Some(dir.join(events_file));
+                group.memory_v1 = *v1;
+                group.dirs.push(dir);
+            }
+        }
+        if caps.freeze_v2 {
+            if let Some(parent) = &self.unified {
+                let dir = parent.join(id);
+                if !group.dirs.contains(&dir) {
+                    mkdir(&dir)?;
+                    group.unified_procs = Some(open_rw(&dir.join("cgroup.procs"))?);
+                    group.dirs.push(dir.clone());
+                }
+                group.freeze = open_rw(&dir.join("cgroup.freeze")).ok().map(|f| (f, FreezeKind::V2));
+                group.kill = caps.kill_v2.then(|| dir.join("cgroup.kill"));
+            }
+        } else if caps.freeze_v1 {
+            if let Some(parent) = &self.freezer_v1 {
+                let dir = parent.join(id);
+                mkdir(&dir)?;
+                group.freezer_procs = Some(open_rw(&dir.join("cgroup.procs"))?);
+                group.freeze = open_rw(&dir.join("freezer.state")).ok().map(|f| (f, FreezeKind::V1));
+                group.dirs.push(dir);
+            }
+        }
+        Ok(group)
+    }
+
+    /// Removes Kumo's parent groups (at shutdown, once every environment is gone).
+    pub fn remove_parents(&self) {
+        for dir in [self.memory.as_ref().map(|m| &m.0), self.unified.as_ref(), self.freezer_v1.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+
+    pub fn describe(&self, caps: &Capabilities) -> String {
+        format!(
+            "cgroup layout {:?}: memory limit+peak {}, freeze {}, kill {}",
+            self.kind,
+            if caps.memory { "yes" } else { "NO" },
+            if caps.freeze_v2 {
+                "v2"
+            } else if caps.freeze_v1 {
+                "v1"
+            } else {
+                "SIGSTOP fallback"
+            },
+            if caps.kill_v2 { "cgroup.kill" } else { "signals" },
+        )
+    }
+}
+
+fn mkdir(dir: &Path) -> Result<(), CgroupError> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(CgroupError::Create { path: dir.to_path_buf(), source }),
+    }
+}
+
+fn write_file(path: &Path, value: &[u8]) -> Result<(), CgroupError> {
+    fs::write(path, value).map_err(|source| CgroupError::Configure { path: path.to_path_buf(), source })
+}
+
+fn open_rw(path: &Path) -> Result<File, CgroupError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|source| CgroupError::Configure { path: path.to_path_buf(), source })
+}
+
+/// What this host lets Kumo do with cgroups.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Capabilities {
+    pub memory: bool,
+    pub freeze_v2: bool,
+    pub freeze_v1: bool,
+    pub kill_v2: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FreezeKind {
+    V1,
+    V2,
+}
+
+/// The groups of one environment, with the files kept open that the hot path touches.
+#[derive(Debug, Default)]
+pub struct EnvCgroup {
+    dirs: Vec<PathBuf>,
+    memory_procs: Option<File>,
+    unified_procs: Option<File>,
+    freezer_procs: Option<File>,
+    peak: Option<File>,
+    memory_v1: bool,
+    oom_events: Option<PathBuf>,
+    freeze: Option<(File, FreezeKind)>,
+    kill: Option<PathBuf>,
+}
+
+impl EnvCgroup {
+    /// The `cgroup.procs` descriptors a child writes "0" to before exec, joining every group.
+    pub fn join_fds(&self) -> Vec<RawFd> {
+        [&self.memory_procs, &self.unified_procs, &self.freezer_procs]
+            .into_iter()
+            .flatten()
+            .map(AsRawFd::as_raw_fd)
+            .collect()
+    }
+
+    pub fn can_freeze(&self) -> bool {
+        self.freeze.is_some()
+    }
+
+    pub fn has_memory(&self) -> bool {
+        self.memory_procs.is_some()
+    }
+
+    /// Freezes or thaws every process of the environment. Returns false when
+    /// the cgroup freezer is not available (the caller falls back to signals).
+    pub fn set_frozen(&self, frozen: bool) -> bool {
+        match &self.freeze {
+            Some((file, FreezeKind::V2)) => file.write_at(if frozen { b"1" } else { b"0" }, 0).is_ok(),
+            Some((file, FreezeKind::V1)) => {
+                file.write_at(if frozen { b"FROZEN" } else { b"THAWED" }, 0).is_ok()
+            }
+            None => false,
+        }
+    }
+
+    /// Peak memory usage in bytes since the last reset.
+    pub fn peak_bytes(&self) -> Option<u64> {
+        let file = self.peak.as_ref()?;
+        let mut buf = [0u8; 32];
+        let n = file.read_at(&mut buf, 0).ok()?;
+        std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
+    }
+
+    /// Restarts peak tracking (v1: write 0; v2 ≥ 6.12: any write resets this fd's view).
+    pub fn reset_peak(&self) -> bool {
+        match &self.peak {
+            Some(file) => file.write_at(if self.memory_v1 { b"0" } else { b"reset" }, 0).is_ok(),
+            None => false,
+        }
+    }
+
+    /// How many times the kernel's OOM killer has fired in this environment.
+    pub fn oom_kills(&self) -> u64 {
+        let Some(path) = &self.oom_events else { return 0 };
+        let text = fs::read_to_string(path).unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok()))
+            .unwrap_or(0)
+    }
+
+    /// Kills every process in the environment. Returns false if no group could do it.
+    pub fn kill_all(&self) -> bool {
+        if let Some(kill) = &self.kill {
+            if fs::write(kill, "1").is_ok() {
+                return true;
+            }
+        }
+        let mut any = false;
+        for dir in &self.dirs {
+            if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+                for pid in text.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: kill(2) has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    any = true;
+                }
+            }
+        }
+        // Frozen tasks die only once thawed (v1 freezer).
+        self.set_frozen(false);
+        any
+    }
+
+    /// Whether any process is still in the environment's groups.
+    pub fn populated(&self) -> bool {
+        self.dirs.iter().any(|dir| {
+            fs::read_to_string(dir.join("cgroup.procs")).map(|t| !t.trim().is_empty()).unwrap_or(false)
+        })
+    }
+
+    /// Removes the groups; they must be empty. Retries briefly because the
+    /// kernel releases a group shortly after its last task is reaped.
+    pub fn remove(&mut self) {
+        self.memory_procs = None;
+        self.unified_procs = None;
+        self.freezer_procs = None;
+        self.peak = None;
+        self.freeze = None;
+        for dir in self.dirs.drain(..) {
+            for _ in 0..50 {
+                match fs::remove_dir(&dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID_MOUNTINFO: &str = "\
+30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate
+31 25 0:27 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,memory
+32 25 0:28 / /sys/fs/cgroup/freezer rw,nosuid,nodev,noexec,relatime shared:12 - cgroup cgroup rw,freezer";
+    const HYBRID_CGROUP: &str = "6:freezer:/\n4:memory:/process_api/abc\n0::/";
+
+    #[test]
+    fn detects_hybrid_layout() {
+        let l = CgroupLayout::from_texts(HYBRID_MOUNTINFO, HYBRID_CGROUP, "kumo-1");
+        assert_eq!(l.kind, LayoutKind::Hybrid);
+        assert_eq!(l.memory, Some((PathBuf::from("/sys/fs/cgroup/memory/process_api/abc/kumo-1"), true)));
+        assert_eq!(l.unified, Some(PathBuf::from("/sys/fs/cgroup/unified/kumo-1")));
+        assert_eq!(l.freezer_v1, Some(PathBuf::from("/sys/fs/cgroup/freezer/kumo-1")));
+    }
+
+    #[test]
+    fn detects_v2_only() {
+        let mountinfo = "25 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw";
+        let l = CgroupLayout::from_texts(mountinfo, "0::/user.slice/x.scope", "kumo-2");
+        assert_eq!(l.kind, LayoutKind::V2);
+        assert_eq!(l.unified, Some(PathBuf::from("/sys/fs/cgroup/user.slice/x.scope/kumo-2")));
+    }
+
+    #[test]
+    fn no_cgroups_at_all() {
+        let l = CgroupLayout::from_texts("", "", "kumo-3");
+        assert_eq!(l.kind, LayoutKind::None);
+        assert!(l.memory.is_none() && l.unified.is_none());
+    }
+}

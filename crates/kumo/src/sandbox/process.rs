@@ -1,0 +1,256 @@
+//! Spawning and controlling one environment's process tree.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use super::cgroup::{Capabilities, CgroupError, CgroupLayout, EnvCgroup};
+
+/// What could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("creating the output pipe: {0}")]
+    Pipe(io::Error),
+    #[error("starting {program}: {source}")]
+    Spawn { program: PathBuf, source: io::Error },
+}
+
+/// How to start one environment.
+#[derive(Debug, Clone)]
+pub struct SandboxSpec {
+    pub id: String,
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub memory_limit_bytes: u64,
+}
+
+/// The host's sandboxing facilities, detected once per server.
+pub struct Sandboxes {
+    layout: CgroupLayout,
+    caps: Capabilities,
+}
+
+impl Sandboxes {
+    pub fn detect() -> Sandboxes {
+        let layout = CgroupLayout::detect(&format!("kumo-{}", std::process::id()));
+        let caps = layout.prepare();
+        Sandboxes { layout, caps }
+    }
+
+    pub fn describe(&self) -> String {
+        self.layout.describe(&self.caps)
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        self.caps
+    }
+
+    /// Starts the runtime process of one environment.
+    pub fn spawn(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
+        let mut cgroup = self.layout.create(&self.caps, &spec.id, spec.memory_limit_bytes)?;
+        let (read_end, write_end) = pipe().map_err(SandboxError::Pipe)?;
+        let stderr_end = write_end.try_clone().map_err(SandboxError::Pipe)?;
+
+        let mut cmd = std::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .env_clear()
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(write_end))
+            .stderr(Stdio::from(stderr_end));
+        let join_fds = cgroup.join_fds();
+        // SAFETY: the closure runs between fork and exec and only makes
+        // async-signal-safe system calls on descriptors opened beforehand.
+        unsafe {
+            cmd.pre_exec(move || join_groups_and_detach(&join_fds));
+        }
+        let mut tokio_cmd = tokio::process::Command::from(cmd);
+        tokio_cmd.kill_on_drop(true);
+        let child = match tokio_cmd.spawn() {
+            Ok(child) => child,
+            Err(source) => {
+                cgroup.remove();
+                return Err(SandboxError::Spawn { program: spec.program.clone(), source });
+            }
+        };
+        // Dropping the command closes our copies of the pipe's write end, so
+        // the reader sees EOF when the last process of the tree exits.
+        drop(tokio_cmd);
+        let pid = child.id().map_or(0, |p| p as i32);
+        Ok(Sandbox {
+            pid,
+            child: tokio::sync::Mutex::new(Some(child)),
+            cgroup: Mutex::new(cgroup),
+            output: Some(OutputPipe { fd: read_end }),
+            stopped_by_signal: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Removes Kumo's parent cgroups; call once all sandboxes are gone.
+    pub fn shutdown(&self) {
+        self.layout.remove_parents();
+    }
+}
+
+/// Runs in the child between fork and exec.
+fn join_groups_and_detach(fds: &[RawFd]) -> io::Result<()> {
+    for fd in fds {
+        // SAFETY: writing a static buffer to an open descriptor.
+        let n = unsafe { libc::write(*fd, b"0".as_ptr().cast(), 1) };
+        if n != 1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // Own session and process group, so signals reach the whole tree.
+    // SAFETY: setsid and prctl have no memory-safety preconditions.
+    unsafe {
+        libc::setsid();
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    }
+    Ok(())
+}
+
+fn pipe() -> io::Result<(OwnedFd, File)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: fds is a valid two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh descriptors that we now own.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(r.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(r.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    Ok((r, w))
+}
+
+/// The read end of the pipe that carries the environment's stdout and stderr.
+#[derive(Debug)]
+pub struct OutputPipe {
+    pub fd: OwnedFd,
+}
+
+/// How the runtime process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub oom_killed: bool,
+}
+
+/// One running environment.
+pub struct Sandbox {
+    pid: i32,
+    child: tokio::sync::Mutex<Option<tokio::process::Child>>,
+    cgroup: Mutex<EnvCgroup>,
+    output: Option<OutputPipe>,
+    stopped_by_signal: std::sync::atomic::AtomicBool,
+}
+
+impl Sandbox {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Hands out the output pipe (once).
+    pub fn take_output(&mut self) -> Option<OutputPipe> {
+        self.output.take()
+    }
+
+    fn with_cgroup<T>(&self, f: impl FnOnce(&EnvCgroup) -> T) -> T {
+        let guard = self.cgroup.lock().unwrap_or_else(|e| e.into_inner());
+        f(&guard)
+    }
+
+    pub fn has_memory_cgroup(&self) -> bool {
+        self.with_cgroup(EnvCgroup::has_memory)
+    }
+
+    /// Stops every process of the environment between invocations.
+    pub fn freeze(&self) {
+        if !self.with_cgroup(|c| c.set_frozen(true)) {
+            self.stopped_by_signal.store(true, std::sync::atomic::Ordering::Relaxed);
+            // SAFETY: signalling our child's process group.
+            unsafe { libc::kill(-self.pid, libc::SIGSTOP) };
+        }
+    }
+
+    pub fn thaw(&self) {
+        if !self.with_cgroup(|c| c.set_frozen(false))
+            && self.stopped_by_signal.swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            // SAFETY: signalling our child's process group.
+            unsafe { libc::kill(-self.pid, libc::SIGCONT) };
+        }
+    }
+
+    /// Peak memory since the last reset, from the cgroup or, without one, the
+    /// runtime process's high-water mark.
+    pub fn peak_bytes(&self) -> Option<u64> {
+        self.with_cgroup(EnvCgroup::peak_bytes).or_else(|| proc_hwm_bytes(self.pid))
+    }
+
+    pub fn reset_peak(&self) {
+        if !self.with_cgroup(EnvCgroup::reset_peak) {
+            let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+        }
+    }
+
+    /// Kills the whole tree, now.
+    pub fn kill(&self) {
+        let via_cgroup = self.with_cgroup(EnvCgroup::kill_all);
+        // SAFETY: signalling our child's process group; harmless if it is gone.
+        unsafe {
+            libc::kill(-self.pid, libc::SIGKILL);
+            libc::kill(-self.pid, libc::SIGCONT);
+        }
+        let _ = via_cgroup;
+    }
+
+    /// Waits for the runtime process to exit. Only the first caller gets the status.
+    pub async fn wait(&self) -> Option<ExitInfo> {
+        let mut guard = self.child.lock().await;
+        let child = guard.as_mut()?;
+        let status = child.wait().await.ok()?;
+        *guard = None;
+        Some(ExitInfo {
+            code: status.code(),
+            signal: status.signal(),
+            oom_killed: self.with_cgroup(EnvCgroup::oom_kills) > 0,
+        })
+    }
+
+    /// Kills what is left and removes the cgroups.
+    pub fn cleanup(&self) {
+        let mut group = self.cgroup.lock().unwrap_or_else(|e| e.into_inner());
+        if group.populated() {
+            group.kill_all();
+            for _ in 0..100 {
+                if !group.populated() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        group.remove();
+    }
+}
+
+fn proc_hwm_bytes(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

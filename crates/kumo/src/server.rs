@@ -1,0 +1,91 @@
+//! `kumo serve`: wiring the store, the engine and the HTTP surfaces together.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use kumo_core::names::Scope;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::store::sqlite::SqliteStore;
+
+/// Everything `kumo serve` is configured with.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    pub idle_timeout: Duration,
+    pub billing_granularity_ms: u64,
+    pub bill_init: bool,
+    pub account_concurrency: u32,
+    pub freeze: bool,
+    pub runtime_overrides: Vec<(String, PathBuf)>,
+}
+
+/// Runs the server until SIGINT or SIGTERM, then drains and stops.
+pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("creating the data dir {}", opts.data_dir.display()))?;
+    let data_dir = opts.data_dir.canonicalize().unwrap_or(opts.data_dir.clone());
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("listening on {}", opts.listen))?;
+    let addr = listener.local_addr()?;
+    let endpoint = format!("http://{addr}");
+    let store = Arc::new(SqliteStore::open(&data_dir).context("opening the store")?);
+    let engine = Engine::start(
+        EngineConfig {
+            scope: Scope { partition: "aws".into(), region: opts.region.clone(), account: opts.account_id.clone() },
+            data_dir: data_dir.clone(),
+            idle_timeout: opts.idle_timeout,
+            billing_granularity_ms: opts.billing_granularity_ms,
+            bill_init: opts.bill_init,
+            account_concurrency: opts.account_concurrency,
+            freeze: opts.freeze,
+            api_endpoint: endpoint.clone(),
+            runtime_overrides: opts.runtime_overrides.clone(),
+        },
+        store,
+    )
+    .await
+    .context("starting the engine")?;
+
+    println!("Kumo listening on {endpoint} (data dir {})", data_dir.display());
+    println!("Point the AWS CLI at it:  aws --endpoint-url {endpoint} --region {} lambda list-functions", opts.region);
+    println!("  (authentication is not enforced yet: any credentials are accepted)");
+    for line in engine.describe() {
+        println!("  {line}");
+    }
+    if !engine.sandbox_capabilities().memory {
+        println!("  WARNING: no writable memory cgroup: MemorySize is not enforced and Max Memory Used comes from the runtime process's high-water mark");
+    }
+
+    let app = crate::api::router(engine.clone());
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    println!("Kumo is stopping: waiting for in-flight invocations");
+    engine.shutdown().await;
+    println!("Kumo stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

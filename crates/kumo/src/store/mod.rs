@@ -1,0 +1,144 @@
+//! Persistence behind a narrow interface.
+//!
+//! The engine talks to a [`Store`]; the embedded implementation is SQLite
+//! ([`sqlite::SqliteStore`]). A PostgreSQL adapter implements the same trait.
+//! Code packages are files, content-addressed ([`code::CodeStore`]).
+
+pub mod code;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kumo_core::function::{Alias, FunctionMeta, FunctionVersion};
+
+/// What went wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("the store's writer has stopped")]
+    WriterGone,
+    #[error("a function named {0} already exists")]
+    FunctionExists(String),
+    #[error("opening the database at {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("database schema version {found} is newer than this Kumo understands ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("blocking task failed: {0}")]
+    Join(String),
+}
+
+/// A function as loaded at start-up: $LATEST, its settings, versions and aliases.
+#[derive(Debug, Clone)]
+pub struct StoredFunction {
+    pub latest: FunctionVersion,
+    pub meta: FunctionMeta,
+    pub versions: Vec<FunctionVersion>,
+    pub aliases: Vec<Alias>,
+}
+
+/// One log event, as written.
+#[derive(Debug, Clone)]
+pub struct LogEvent {
+    pub group: Arc<str>,
+    pub stream: Arc<str>,
+    pub timestamp_ms: i64,
+    pub message: String,
+}
+
+/// One log event, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLogEvent {
+    pub id: i64,
+    pub stream: String,
+    pub timestamp_ms: i64,
+    pub ingestion_ms: i64,
+    pub message: String,
+}
+
+/// A FilterLogEvents / GetLogEvents query.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub group: String,
+    pub streams: Option<Vec<String>>,
+    pub stream_prefix: Option<String>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// Only events with a larger id (the pagination token).
+    pub after_id: Option<i64>,
+    /// Substring every returned message must contain (terms ANDed).
+    pub filter_terms: Vec<String>,
+    pub limit: usize,
+    /// Newest first (GetLogEvents without startFromHead returns the tail).
+    pub newest_first: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogGroupInfo {
+    pub name: String,
+    pub created_ms: i64,
+    pub stored_bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStreamInfo {
+    pub name: String,
+    pub created_ms: i64,
+    pub first_event_ms: Option<i64>,
+    pub last_event_ms: Option<i64>,
+    pub last_ingestion_ms: Option<i64>,
+}
+
+/// One invocation's metering: what billing and dashboards are built on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeteringRecord {
+    pub request_id: String,
+    pub function: String,
+    pub version: String,
+    pub start_ms: i64,
+    pub duration_us: u64,
+    pub billed_ms: u64,
+    pub memory_mb: u32,
+    /// The environment's peak up to and including this invocation (the REPORT figure).
+    pub max_memory_used_mb: u64,
+    /// This invocation's own peak.
+    pub invocation_peak_mb: u64,
+    pub init_duration_us: Option<u64>,
+    pub cold: bool,
+    /// `success`, `error`, `timeout` or `crash`.
+    pub outcome: String,
+    pub error_type: Option<String>,
+    pub architecture: String,
+    pub ephemeral_storage_mb: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn load_functions(&self) -> Result<Vec<StoredFunction>, StoreError>;
+    /// Fails with [`StoreError::FunctionExists`] when the name is taken.
+    async fn insert_function(&self, latest: &FunctionVersion, meta: &FunctionMeta) -> Result<(), StoreError>;
+    async fn put_latest(&self, latest: &FunctionVersion) -> Result<(), StoreError>;
+    async fn put_meta(&self, name: &str, meta: &FunctionMeta) -> Result<(), StoreError>;
+    /// Stores a published version together with the function's updated meta (next version number).
+    async fn insert_version(&self, version: &FunctionVersion, meta: &FunctionMeta) -> Result<(), StoreError>;
+    async fn delete_version(&self, name: &str, version: u64) -> Result<(), StoreError>;
+    async fn put_alias(&self, function: &str, alias: &Alias) -> Result<(), StoreError>;
+    async fn delete_alias(&self, function: &str, alias: &str) -> Result<(), StoreError>;
+    /// Deletes the function with its versions and aliases (its logs stay, as in CloudWatch).
+    async fn delete_function(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Queues log events; written in the next batch, in order.
+    fn append_logs(&self, events: Vec<LogEvent>);
+    /// Queues a metering record.
+    fn record_invocation(&self, record: MeteringRecord);
+    /// Waits until everything queued so far is on disk.
+    async fn flush(&self) -> Result<(), StoreError>;
+
+    async fn query_logs(&self, query: LogQuery) -> Result<Vec<StoredLogEvent>, StoreError>;
+    async fn log_groups(&self, prefix: Option<String>) -> Result<Vec<LogGroupInfo>, StoreError>;
+    async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError>;
+    async fn metering(&self, function: Option<String>, limit: usize) -> Result<Vec<MeteringRecord>, StoreError>;
+}

@@ -1,0 +1,595 @@
+//! The embedded store: SQLite in WAL mode under the data dir.
+//!
+//! One writer thread owns the only write connection and commits whatever has
+//! queued up as one transaction (group commit): control-plane writes wait for
+//! their commit with `synchronous=FULL`; log and metering batches commit with
+//! `synchronous=NORMAL`, which survives a crash of Kumo but may lose the last
+//! few milliseconds on power loss, as CloudWatch's own delivery would.
+//! Reads use a small pool of read-only connections on blocking threads.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use async_trait::async_trait;
+use kumo_core::function::{Alias, FunctionMeta, FunctionVersion, VersionId};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{
+    LogEvent, LogGroupInfo, LogQuery, LogStreamInfo, MeteringRecord, Store, StoreError, StoredFunction,
+    StoredLogEvent,
+};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE functions (
+    name TEXT PRIMARY KEY,
+    latest TEXT NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE TABLE function_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE aliases (
+    function TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (function, name)
+);
+CREATE TABLE log_groups (
+    name TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    stored_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE log_streams (
+    group_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    first_event_ms INTEGER,
+    last_event_ms INTEGER,
+    last_ingestion_ms INTEGER,
+    PRIMARY KEY (group_name, name)
+);
+CREATE TABLE log_events (
+    id INTEGER PRIMARY KEY,
+    group_name TEXT NOT NULL,
+    stream_name TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    ingested INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX log_events_by_group ON log_events (group_name, id);
+CREATE INDEX log_events_by_stream ON log_events (group_name, stream_name, id);
+CREATE TABLE invocations (
+    id INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    function TEXT NOT NULL,
+    version TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    billed_ms INTEGER NOT NULL,
+    memory_mb INTEGER NOT NULL,
+    max_memory_used_mb INTEGER NOT NULL,
+    invocation_peak_mb INTEGER NOT NULL,
+    init_duration_us INTEGER,
+    cold INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error_type TEXT,
+    architecture TEXT NOT NULL,
+    ephemeral_storage_mb INTEGER NOT NULL
+);
+CREATE INDEX invocations_by_function ON invocations (function, start_ms);
+"#];
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+enum WriteOp {
+    /// A control-plane change: must be durable before the caller answers.
+    Durable(Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> + Send>, Ack),
+    Logs(Vec<LogEvent>),
+    Metering(MeteringRecord),
+    Flush(Ack),
+}
+
+pub struct SqliteStore {
+    writer: Mutex<mpsc::Sender<WriteOp>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating) `kumo.db` in `dir`.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        let path = dir.join("kumo.db");
+        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        configure(&conn)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        migrate(&mut conn)?;
+
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("kumo-store-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Join(e.to_string()))?;
+        Ok(SqliteStore { writer: Mutex::new(tx), readers: Arc::new(Mutex::new(Vec::new())), path })
+    }
+
+    fn send(&self, op: WriteOp) -> Result<(), StoreError> {
+        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        writer.send(op).map_err(|_| StoreError::WriterGone)
+    }
+
+    async fn write<F>(&self, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> + Send + 'static,
+    {
+        let (ack, done) = oneshot::channel();
+        self.send(WriteOp::Durable(Box::new(f), ack))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) if message.starts_with("exists:") => {
+                Err(StoreError::FunctionExists(message["exists:".len()..].to_string()))
+            }
+            Ok(Err(message)) => Err(StoreError::Join(message)),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    configure(&c)?;
+                    c
+                }
+            };
+            let result = f(&conn);
+            let mut pool = readers.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::SchemaTooNew { found: current, known });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
+    let mut durable_sync = true;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let needs_fsync = batch.iter().any(|op| matches!(op, WriteOp::Durable(..) | WriteOp::Flush(_)));
+        if needs_fsync != durable_sync {
+            let _ = conn.pragma_update(None, "synchronous", if needs_fsync { "FULL" } else { "NORMAL" });
+            durable_sync = needs_fsync;
+        }
+        let mut acks: Vec<(Ack, Result<(), String>)> = Vec::new();
+        let outcome = apply_batch(&mut conn, batch, &mut acks);
+        for (ack, own) in acks {
+            let result = match (&outcome, own) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(()), r) => r,
+            };
+            let _ = ack.send(result);
+        }
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, "store batch failed");
+        }
+    }
+}
+
+fn apply_batch(
+    conn: &mut Connection,
+    batch: Vec<WriteOp>,
+    acks: &mut Vec<(Ack, Result<(), String>)>,
+) -> Result<(), String> {
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    let mut streams: HashMap<(Arc<str>, Arc<str>), (i64, i64)> = HashMap::new();
+    let ingested = now_ms();
+    {
+        let mut insert_log = tx
+            .prepare_cached(
+                "INSERT INTO log_events (group_name, stream_name, ts, ingested, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(|e| e.to_string())?;
+        for op in batch {
+            match op {
+                WriteOp::Durable(f, ack) => {
+                    // Each control-plane change runs in a savepoint so one failure
+                    // does not undo the others in the batch.
+                    let result = tx
+                        .execute_batch("SAVEPOINT op")
+                        .map_err(StoreError::from)
+                        .and_then(|()| f(&tx))
+                        .map_err(|e| match e {
+                            StoreError::FunctionExists(name) => format!("exists:{name}"),
+                            other => other.to_string(),
+                        });
+                    let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+                    tx.execute_batch(end).map_err(|e| e.to_string())?;
+                    acks.push((ack, result));
+                }
+                WriteOp::Logs(events) => {
+                    for e in events {
+                        insert_log
+                            .execute(params![&*e.group, &*e.stream, e.timestamp_ms, ingested, e.message])
+                            .map_err(|e| e.to_string())?;
+                        let span = streams.entry((e.group.clone(), e.stream.clone())).or_insert((i64::MAX, i64::MIN));
+                        span.0 = span.0.min(e.timestamp_ms);
+                        span.1 = span.1.max(e.timestamp_ms);
+                    }
+                }
+                WriteOp::Metering(r) => {
+                    tx.prepare_cached(
+                        "INSERT INTO invocations (request_id, function, version, start_ms, duration_us, billed_ms, memory_mb, \
+                         max_memory_used_mb, invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, \
+                         ephemeral_storage_mb) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![
+                            r.request_id,
+                            r.function,
+                            r.version,
+                            r.start_ms,
+                            r.duration_us as i64,
+                            r.billed_ms as i64,
+                            r.memory_mb,
+                            r.max_memory_used_mb as i64,
+                            r.invocation_peak_mb as i64,
+                            r.init_duration_us.map(|v| v as i64),
+                            r.cold,
+                            r.outcome,
+                            r.error_type,
+                            r.architecture,
+                            r.ephemeral_storage_mb
+                        ])
+                    })
+                    .map_err(|e| e.to_string())?;
+                }
+                WriteOp::Flush(ack) => acks.push((ack, Ok(()))),
+            }
+        }
+    }
+    for ((group, stream), (first, last)) in streams {
+        tx.execute(
+            "INSERT INTO log_groups (name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![&*group, first],
+        )
+        .map_err(|e| e.to_string())?;
+        tx.execute(
+            "INSERT INTO log_streams (group_name, name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms) \
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5) ON CONFLICT (group_name, name) DO UPDATE SET \
+             first_event_ms = min(coalesce(first_event_ms, excluded.first_event_ms), excluded.first_event_ms), \
+             last_event_ms = max(coalesce(last_event_ms, excluded.last_event_ms), excluded.last_event_ms), \
+             last_ingestion_ms = excluded.last_ingestion_ms",
+            params![&*group, &*stream, first, last, ingested],
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    tx.commit().map_err(|e| e.to_string())
+}
+
+fn version_number(v: VersionId) -> i64 {
+    match v {
+        VersionId::Latest => 0,
+        VersionId::Number(n) => n as i64,
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load_functions(&self) -> Result<Vec<StoredFunction>, StoreError> {
+        self.read(|conn| {
+            let mut out = Vec::new();
+            let mut functions = conn.prepare("SELECT latest, meta FROM functions ORDER BY name")?;
+            let rows = functions.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (latest, meta) = row?;
+                let latest: FunctionVersion = serde_json::from_str(&latest)?;
+                let meta: FunctionMeta = serde_json::from_str(&meta)?;
+                let mut versions = Vec::new();
+                let mut vq = conn.prepare_cached("SELECT body FROM function_versions WHERE name = ?1 ORDER BY version")?;
+                for body in vq.query_map([&latest.name], |r| r.get::<_, String>(0))? {
+                    versions.push(serde_json::from_str(&body?)?);
+                }
+                let mut aliases = Vec::new();
+                let mut aq = conn.prepare_cached("SELECT body FROM aliases WHERE function = ?1 ORDER BY name")?;
+                for body in aq.query_map([&latest.name], |r| r.get::<_, String>(0))? {
+                    aliases.push(serde_json::from_str(&body?)?);
+                }
+                out.push(StoredFunction { latest, meta, versions, aliases });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn insert_function(&self, latest: &FunctionVersion, meta: &FunctionMeta) -> Result<(), StoreError> {
+        let name = latest.name.clone();
+        let latest = serde_json::to_string(latest)?;
+        let meta = serde_json::to_string(meta)?;
+        self.write(move |tx| {
+            let exists: Option<i64> =
+                tx.query_row("SELECT 1 FROM functions WHERE name = ?1", [&name], |r| r.get(0)).optional()?;
+            if exists.is_some() {
+                return Err(StoreError::FunctionExists(name));
+            }
+            tx.execute("INSERT INTO functions (name, latest, meta) VALUES (?1, ?2, ?3)", params![name, latest, meta])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_latest(&self, latest: &FunctionVersion) -> Result<(), StoreError> {
+        let name = latest.name.clone();
+        let body = serde_json::to_string(latest)?;
+        self.write(move |tx| {
+            tx.execute("UPDATE functions SET latest = ?2 WHERE name = ?1", params![name, body])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_meta(&self, name: &str, meta: &FunctionMeta) -> Result<(), StoreError> {
+        let name = name.to_string();
+        let body = serde_json::to_string(meta)?;
+        self.write(move |tx| {
+            tx.execute("UPDATE functions SET meta = ?2 WHERE name = ?1", params![name, body])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_version(&self, version: &FunctionVersion, meta: &FunctionMeta) -> Result<(), StoreError> {
+        let name = version.name.clone();
+        let number = version_number(version.version);
+        let body = serde_json::to_string(version)?;
+        let meta = serde_json::to_string(meta)?;
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO function_versions (name, version, body) VALUES (?1, ?2, ?3)",
+                params![name, number, body],
+            )?;
+            tx.execute("UPDATE functions SET meta = ?2 WHERE name = ?1", params![name, meta])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_version(&self, name: &str, version: u64) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM function_versions WHERE name = ?1 AND version = ?2", params![name, version as i64])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_alias(&self, function: &str, alias: &Alias) -> Result<(), StoreError> {
+        let function = function.to_string();
+        let name = alias.name.clone();
+        let body = serde_json::to_string(alias)?;
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO aliases (function, name, body) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (function, name) DO UPDATE SET body = excluded.body",
+                params![function, name, body],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_alias(&self, function: &str, alias: &str) -> Result<(), StoreError> {
+        let function = function.to_string();
+        let alias = alias.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM aliases WHERE function = ?1 AND name = ?2", params![function, alias])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_function(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM aliases WHERE function = ?1", [&name])?;
+            tx.execute("DELETE FROM function_versions WHERE name = ?1", [&name])?;
+            tx.execute("DELETE FROM functions WHERE name = ?1", [&name])?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn append_logs(&self, events: Vec<LogEvent>) {
+        if !events.is_empty() && self.send(WriteOp::Logs(events)).is_err() {
+            tracing::warn!("log events dropped: store writer stopped");
+        }
+    }
+
+    fn record_invocation(&self, record: MeteringRecord) {
+        if self.send(WriteOp::Metering(record)).is_err() {
+            tracing::warn!("metering record dropped: store writer stopped");
+        }
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.send(WriteOp::Flush(ack))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Join(e)),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+
+    async fn query_logs(&self, q: LogQuery) -> Result<Vec<StoredLogEvent>, StoreError> {
+        self.read(move |conn| {
+            let mut sql = String::from(
+                "SELECT id, stream_name, ts, ingested, message FROM log_events WHERE group_name = ?1 AND id > ?2",
+            );
+            let mut args: Vec<rusqlite::types::Value> = vec![q.group.clone().into(), q.after_id.unwrap_or(0).into()];
+            if let Some(start) = q.start_ms {
+                args.push(start.into());
+                sql.push_str(&format!(" AND ts >= ?{}", args.len()));
+            }
+            if let Some(end) = q.end_ms {
+                args.push(end.into());
+                sql.push_str(&format!(" AND ts <= ?{}", args.len()));
+            }
+            if let Some(streams) = &q.streams {
+                let mut placeholders = Vec::new();
+                for s in streams {
+                    args.push(s.clone().into());
+                    placeholders.push(format!("?{}", args.len()));
+                }
+                sql.push_str(&format!(" AND stream_name IN ({})", placeholders.join(",")));
+            }
+            if let Some(prefix) = &q.stream_prefix {
+                args.push(prefix.clone().into());
+                sql.push_str(&format!(" AND substr(stream_name, 1, length(?{n})) = ?{n}", n = args.len()));
+            }
+            for term in &q.filter_terms {
+                args.push(term.clone().into());
+                sql.push_str(&format!(" AND instr(message, ?{}) > 0", args.len()));
+            }
+            sql.push_str(if q.newest_first { " ORDER BY id DESC" } else { " ORDER BY id" });
+            args.push((q.limit.max(1) as i64).into());
+            sql.push_str(&format!(" LIMIT ?{}", args.len()));
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+                Ok(StoredLogEvent {
+                    id: r.get(0)?,
+                    stream: r.get(1)?,
+                    timestamp_ms: r.get(2)?,
+                    ingestion_ms: r.get(3)?,
+                    message: r.get(4)?,
+                })
+            })?;
+            let mut events = rows.collect::<Result<Vec<_>, _>>()?;
+            if q.newest_first {
+                events.reverse();
+            }
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn log_groups(&self, prefix: Option<String>) -> Result<Vec<LogGroupInfo>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT name, created_ms, stored_bytes FROM log_groups \
+                 WHERE ?1 IS NULL OR substr(name, 1, length(?1)) = ?1 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([prefix], |r| {
+                Ok(LogGroupInfo { name: r.get(0)?, created_ms: r.get(1)?, stored_bytes: r.get(2)? })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms FROM log_streams \
+                 WHERE group_name = ?1 AND (?2 IS NULL OR substr(name, 1, length(?2)) = ?2) ORDER BY name",
+            )?;
+            let rows = stmt.query_map(params![group, prefix], |r| {
+                Ok(LogStreamInfo {
+                    name: r.get(0)?,
+                    created_ms: r.get(1)?,
+                    first_event_ms: r.get(2)?,
+                    last_event_ms: r.get(3)?,
+                    last_ingestion_ms: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn metering(&self, function: Option<String>, limit: usize) -> Result<Vec<MeteringRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT request_id, function, version, start_ms, duration_us, billed_ms, memory_mb, max_memory_used_mb, \
+                 invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, ephemeral_storage_mb \
+                 FROM invocations WHERE ?1 IS NULL OR function = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![function, limit as i64], |r| {
+                Ok(MeteringRecord {
+                    request_id: r.get(0)?,
+                    function: r.get(1)?,
+                    version: r.get(2)?,
+                    start_ms: r.get(3)?,
+                    duration_us: r.get::<_, i64>(4)? as u64,
+                    billed_ms: r.get::<_, i64>(5)? as u64,
+                    memory_mb: r.get(6)?,
+                    max_memory_used_mb: r.get::<_, i64>(7)? as u64,
+                    invocation_peak_mb: r.get::<_, i64>(8)? as u64,
+                    init_duration_us: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
+                    cold: r.get(10)?,
+                    outcome: r.get(11)?,
+                    error_type: r.get(12)?,
+                    architecture: r.get(13)?,
+                    ephemeral_storage_mb: r.get(14)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}
