@@ -54,15 +54,16 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     .await
     .context("starting the engine")?;
 
-    println!("Kumo listening on {endpoint} (data dir {})", data_dir.display());
-    println!("Point the AWS CLI at it:  aws --endpoint-url {endpoint} --region {} lambda list-functions", opts.region);
-    println!("  (authentication is not enforced yet: any credentials are accepted)");
     for line in engine.describe() {
         println!("  {line}");
     }
     if !engine.sandbox_capabilities().memory {
         println!("  WARNING: no writable memory cgroup: MemorySize is not enforced and Max Memory Used comes from the runtime process's high-water mark");
     }
+    println!("  authentication is not enforced yet: any credentials are accepted");
+    // The listening line comes last: once it is printed, the server is ready.
+    println!("Kumo listening on {endpoint} (data dir {})", data_dir.display());
+    println!("Point the AWS CLI at it:  aws --endpoint-url {endpoint} --region {} lambda list-functions", opts.region);
 
     let app = crate::api::router(engine.clone());
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;

@@ -431,6 +431,14 @@ impl Environment {
                 (Outcome::Timeout, timeout.as_micros() as u64, false)
             }
         };
+        if cold {
+            // File-backed pages mapped at start-up (the runtime binary, shared
+            // libraries) may be charged to another cgroup; the process's own
+            // high-water mark counts them, as Lambda's figure does.
+            if let Some(hwm) = self.shared.sandbox.process_hwm_bytes() {
+                self.env_peak_bytes.fetch_max(hwm, Ordering::Relaxed);
+            }
+        }
         let (peak, env_peak) = self.measure_peak();
         self.touch();
         InvocationResult {

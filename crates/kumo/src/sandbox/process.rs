@@ -202,6 +202,11 @@ impl Sandbox {
         self.with_cgroup(EnvCgroup::peak_bytes).or_else(|| proc_hwm_bytes(self.pid))
     }
 
+    /// The runtime process's own resident high-water mark.
+    pub fn process_hwm_bytes(&self) -> Option<u64> {
+        proc_hwm_bytes(self.pid)
+    }
+
     pub fn reset_peak(&self) {
         if !self.with_cgroup(EnvCgroup::reset_peak) {
             let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");

@@ -1,0 +1,1 @@
+//! Bad input gets Lambda's error, writes nothing, and the server keeps serving.

@@ -1,0 +1,264 @@
+//! Starts the real `kumo` binary on a free port with a temporary data dir and
+//! hands out real clients for it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_lambda::primitives::Blob;
+
+pub const ROLE: &str = "arn:aws:iam::000000000000:role/lambda-role";
+
+pub struct Server {
+    child: Option<Child>,
+    pub endpoint: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn kumo_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kumo"))
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Server {
+        Self::start_with_env(args, &[])
+    }
+
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().join("data");
+        let mut server = Self::launch(&data_dir, args, env);
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts a server on an existing data dir (restart tests).
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
+        Self::launch(data_dir, args, &[])
+    }
+
+    fn launch(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(kumo_bin())
+            .arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "kumo=warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start kumo");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("Kumo listening on ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                    let _ = tx.send(url);
+                }
+                sink.lock().expect("output lock").push(line);
+            }
+        });
+        let endpoint = rx.recv_timeout(Duration::from_secs(30)).expect("kumo did not start within 30 s");
+        Server { child: Some(child), endpoint, data_dir: data_dir.to_path_buf(), _tmp: None, output }
+    }
+
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        let conf = aws_sdk_lambda::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(120))
+                    .build(),
+            )
+            .build();
+        aws_sdk_lambda::Client::from_conf(conf)
+    }
+
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder().no_proxy().build().expect("http client")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running server");
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "kumo did not stop within 60 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the server without letting it clean up (crash tests).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+    }
+}
+
+/// A zip of the given (name, contents, mode) entries.
+pub fn zip_of(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data, mode) in entries {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(*mode);
+        w.start_file(*name, opts).expect("zip entry");
+        w.write_all(data).expect("zip write");
+    }
+    w.finish().expect("zip finish").into_inner()
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A zip holding one fixture file under the given name.
+pub fn fixture_zip(fixture: &str, name_in_zip: &str) -> Vec<u8> {
+    let data = std::fs::read(fixtures().join(fixture)).expect("fixture");
+    zip_of(&[(name_in_zip, &data, 0o644)])
+}
+
+/// The `lambda_runtime` echo function (examples/echo_function.rs), built on first use.
+pub fn echo_function_binary() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let profile_dir = kumo_bin().parent().expect("target dir").to_path_buf();
+        let path = profile_dir.join("examples").join("echo_function");
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        // Cargo is a no-op when the example is fresh; it serialises concurrent builds itself.
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "--example", "echo_function", "--manifest-path"]).arg(&manifest);
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo build --example echo_function");
+        assert!(status.success(), "building the lambda_runtime example failed");
+        path
+    })
+}
+
+/// The echo function packaged as a `provided` runtime (its binary is `bootstrap`).
+pub fn echo_function_zip() -> Vec<u8> {
+    static ZIP: OnceLock<Vec<u8>> = OnceLock::new();
+    ZIP.get_or_init(|| {
+        let binary = std::fs::read(echo_function_binary()).expect("read example binary");
+        zip_of(&[("bootstrap", &binary, 0o755)])
+    })
+    .clone()
+}
+
+pub async fn create_python(client: &aws_sdk_lambda::Client, name: &str, runtime: &str, fixture: &str) {
+    client
+        .create_function()
+        .function_name(name)
+        .runtime(runtime.into())
+        .handler("app.handler")
+        .role(ROLE)
+        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(fixture_zip(fixture, "app.py"))).build())
+        .send()
+        .await
+        .expect("create python function");
+}
+
+pub async fn create_echo(client: &aws_sdk_lambda::Client, name: &str, memory: i32, timeout: i32) {
+    client
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(ROLE)
+        .memory_size(memory)
+        .timeout(timeout)
+        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(echo_function_zip())).build())
+        .send()
+        .await
+        .expect("create echo function");
+}
+
+/// Invokes synchronously with the log tail; returns (payload JSON, function error, decoded log tail).
+pub async fn invoke(
+    client: &aws_sdk_lambda::Client,
+    name: &str,
+    payload: serde_json::Value,
+) -> (serde_json::Value, Option<String>, String) {
+    let out = client
+        .invoke()
+        .function_name(name)
+        .payload(Blob::new(payload.to_string()))
+        .log_type(aws_sdk_lambda::types::LogType::Tail)
+        .send()
+        .await
+        .expect("invoke");
+    let body = out.payload().map(|b| b.as_ref().to_vec()).unwrap_or_default();
+    let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    use base64::Engine as _;
+    let tail = out
+        .log_result()
+        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    (value, out.function_error().map(str::to_string), tail)
+}
+
+/// The REPORT line of a log tail.
+pub fn report_line(tail: &str) -> String {
+    tail.lines().rev().find(|l| l.starts_with("REPORT ")).unwrap_or_default().to_string()
+}
+
+/// A numeric field of a REPORT line, e.g. `Max Memory Used` → 36.
+pub fn report_field(report: &str, field: &str) -> Option<f64> {
+    report.split('\t').find_map(|part| {
+        part.strip_prefix(&format!("{field}: "))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+/// Whether this machine lets Kumo make memory cgroups; tests that need them say so loudly.
+pub fn cgroups_available(server: &Server) -> bool {
+    let ok = server.output.lock().expect("output").iter().any(|l| l.contains("memory limit+peak yes"));
+    if !ok {
+        eprintln!("!!! SKIPPING cgroup-dependent assertions: this machine has no writable memory cgroup !!!");
+    }
+    ok
+}

@@ -1,0 +1,218 @@
+//! Invoke semantics: types, errors, timeouts, memory, reuse, scale-out, reaping.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use serde_json::json;
+
+use crate::harness::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_event_and_dry_run() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "types", 128, 5).await;
+
+    let (payload, err, tail) = invoke(&lambda, "types", json!({"x": 1, "print": "printed by the function"})).await;
+    assert_eq!(err, None);
+    assert_eq!(payload["event"]["x"], 1);
+    // The tail holds the function's own output between START and END.
+    let lines: Vec<&str> = tail.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("START RequestId: ")).expect("START");
+    let printed = lines.iter().position(|l| *l == "printed by the function").expect("function output");
+    let end = lines.iter().position(|l| l.starts_with("END RequestId: ")).expect("END");
+    assert!(start < printed && printed < end, "{tail}");
+    let report = report_line(&tail);
+    assert!(report.contains("\tInit Duration: "), "first invoke is a cold start: {report}");
+    assert!(report.ends_with('\t'), "REPORT ends with a tab as Lambda's does: {report:?}");
+
+    let out = lambda
+        .invoke()
+        .function_name("types")
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(r#"{"print":"from the async invoke"}"#))
+        .send()
+        .await
+        .expect("event");
+    assert_eq!(out.status_code(), 202);
+    assert!(out.payload().is_none_or(|p| p.as_ref().is_empty()));
+
+    let dry = lambda
+        .invoke()
+        .function_name("types")
+        .invocation_type(InvocationType::DryRun)
+        .send()
+        .await
+        .expect("dry run");
+    assert_eq!(dry.status_code(), 204);
+
+    // The Event invocation ran: its output reaches the log group.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = filter_logs(&server, "/aws/lambda/types", "from the async invoke").await;
+        if !logs.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "async invocation never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn filter_logs(server: &Server, group: &str, pattern: &str) -> Vec<String> {
+    let resp = server
+        .http()
+        .post(format!("{}/", server.endpoint))
+        .header("x-amz-target", "Logs_20140328.FilterLogEvents")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(json!({"logGroupName": group, "filterPattern": format!("\"{pattern}\"")}).to_string())
+        .send()
+        .await
+        .expect("filter");
+    let v: serde_json::Value = resp.json().await.unwrap_or_default();
+    v["events"].as_array().into_iter().flatten().filter_map(|e| e["message"].as_str().map(str::to_string)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_reuse_keeps_globals() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "warm", 128, 5).await;
+    let mut pids = Vec::new();
+    for i in 1..=5u64 {
+        let (payload, err, tail) = invoke(&lambda, "warm", json!({})).await;
+        assert_eq!(err, None);
+        assert_eq!(payload["count"], i, "the global counter survives between invocations");
+        pids.push(payload["pid"].as_u64());
+        if i > 1 {
+            assert!(!report_line(&tail).contains("Init Duration"), "warm invocations have no init");
+        }
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 1, "one environment served every sequential invocation");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn handler_error_is_unhandled_with_lambda_body() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "boom", 128, 5).await;
+    let (payload, err, _) = invoke(&lambda, "boom", json!({"fail": "it broke"})).await;
+    assert_eq!(err.as_deref(), Some("Unhandled"));
+    assert_eq!(payload["errorMessage"], "it broke");
+    assert!(payload["errorType"].is_string());
+    // The environment survives a handled error and serves the next call.
+    let (payload, err, _) = invoke(&lambda, "boom", json!({})).await;
+    assert_eq!(err, None);
+    assert_eq!(payload["count"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_kills_the_environment() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "slow", 128, 1).await;
+    let started = Instant::now();
+    let (payload, err, tail) = invoke(&lambda, "slow", json!({"sleep_ms": 5000})).await;
+    assert!(started.elapsed() < Duration::from_secs(4), "the caller is answered at the timeout");
+    assert_eq!(err.as_deref(), Some("Unhandled"));
+    assert_eq!(payload["errorType"], "Sandbox.Timedout");
+    let message = payload["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.ends_with("Error: Task timed out after 1.00 seconds"), "{message}");
+    let report = report_line(&tail);
+    assert!(report.ends_with("\tStatus: timeout"), "{report}");
+    assert_eq!(report_field(&report, "Duration"), Some(1000.0));
+    // The next invocation gets a fresh environment (count restarts at 1).
+    let (payload, err, tail) = invoke(&lambda, "slow", json!({})).await;
+    assert_eq!(err, None);
+    assert_eq!(payload["count"], 1);
+    assert!(report_line(&tail).contains("Init Duration"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_is_reported_as_exit_error() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "crash", 128, 5).await;
+    let (payload, err, tail) = invoke(&lambda, "crash", json!({"exit": 7})).await;
+    assert_eq!(err.as_deref(), Some("Unhandled"));
+    assert_eq!(payload["errorType"], "Runtime.ExitError");
+    assert!(payload["errorMessage"].as_str().unwrap_or_default().ends_with("Runtime exited with error: exit status 7"));
+    assert!(report_line(&tail).ends_with("\tStatus: error\tError Type: Runtime.ExitError"));
+    let (payload, err, _) = invoke(&lambda, "crash", json!({})).await;
+    assert_eq!((payload["count"].as_u64(), err), (Some(1), None));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_limit_is_enforced_and_peak_is_measured() {
+    let server = Server::start();
+    if !cgroups_available(&server) {
+        return;
+    }
+    let lambda = server.lambda();
+    create_echo(&lambda, "mem", 256, 10).await;
+    let (_, err, tail) = invoke(&lambda, "mem", json!({"alloc_mb": 64})).await;
+    assert_eq!(err, None);
+    let used = report_field(&report_line(&tail), "Max Memory Used").expect("Max Memory Used");
+    assert!((64.0..256.0).contains(&used), "a 64 MB allocation shows as {used} MB");
+    // A smaller invocation still reports the environment's maximum so far, as Lambda does.
+    let (_, _, tail) = invoke(&lambda, "mem", json!({})).await;
+    let after = report_field(&report_line(&tail), "Max Memory Used").expect("Max Memory Used");
+    assert!(after >= used, "{after} < {used}");
+
+    let (payload, err, tail) = invoke(&lambda, "mem", json!({"alloc_mb": 400})).await;
+    assert_eq!(err.as_deref(), Some("Unhandled"));
+    assert_eq!(payload["errorType"], "Runtime.OutOfMemory");
+    assert!(report_line(&tail).ends_with("Status: error\tError Type: Runtime.OutOfMemory"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_invokes_scale_out_and_idle_environments_are_reaped() {
+    let server = Server::start_with(&["--idle-timeout", "2s"]);
+    let lambda = server.lambda();
+    create_echo(&lambda, "par", 128, 10).await;
+    let n = 6;
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let lambda = lambda.clone();
+        tasks.push(tokio::spawn(async move { invoke(&lambda, "par", json!({"sleep_ms": 700})).await }));
+    }
+    let mut pids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (payload, err, _) = t.await.expect("task");
+        assert_eq!(err, None);
+        pids.insert(payload["pid"].as_u64().expect("pid"));
+    }
+    assert_eq!(pids.len(), n, "N concurrent invocations run in N environments");
+    let live = count_runtime_processes(&pids);
+    assert_eq!(live, n);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(count_runtime_processes(&pids), 0, "idle environments are reaped after --idle-timeout");
+    let (payload, _, tail) = invoke(&lambda, "par", json!({})).await;
+    assert_eq!(payload["count"], 1);
+    assert!(report_line(&tail).contains("Init Duration"));
+}
+
+fn count_runtime_processes(pids: &std::collections::BTreeSet<u64>) -> usize {
+    pids.iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn environments_are_frozen_between_invocations() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_python(&lambda, "frozen", "python3.12", "python/background.py").await;
+    let (first, err, _) = invoke(&lambda, "frozen", json!({})).await;
+    assert_eq!(err, None, "{first}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (second, _, _) = invoke(&lambda, "frozen", json!({})).await;
+    let idle_ticks = second["ticks"].as_i64().unwrap_or(0) - first["ticks"].as_i64().unwrap_or(0);
+    // Unfrozen, the background thread would tick ~80 times in 800 ms.
+    assert!(idle_ticks < 15, "background thread ran while idle: {idle_ticks} ticks");
+}

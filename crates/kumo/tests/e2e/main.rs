@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `kumo` binary on a free port, driven by real
+//! clients (aws-sdk-lambda, a `lambda_runtime` function, the AWS CLI, boto3).
+
+mod bad_input;
+mod control_plane;
+mod harness;
+mod invoke;
+mod lifecycle;
+mod runtimes;
