@@ -147,7 +147,9 @@ pub struct ConfigPatch {
 fn validation(value: impl std::fmt::Display, member: &str, constraint: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Validation,
-        format!("1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"),
+        format!(
+            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}"
+        ),
     )
 }
 
@@ -196,14 +198,16 @@ impl FunctionConfig {
     /// Builds a configuration for CreateFunction: Lambda's defaults, then the patch, then validation.
     pub fn create(name: &str, patch: ConfigPatch) -> Result<FunctionConfig, ApiError> {
         let role = patch.role.clone().ok_or_else(|| validation("null", "role", "Member must not be null"))?;
-        let runtime = patch
-            .runtime
-            .clone()
-            .ok_or_else(|| ApiError::invalid_parameter("Runtime and Handler are mandatory parameters for functions created with Zip packages."))?;
-        let handler = patch
-            .handler
-            .clone()
-            .ok_or_else(|| ApiError::invalid_parameter("Runtime and Handler are mandatory parameters for functions created with Zip packages."))?;
+        let runtime = patch.runtime.clone().ok_or_else(|| {
+            ApiError::invalid_parameter(
+                "Runtime and Handler are mandatory parameters for functions created with Zip packages.",
+            )
+        })?;
+        let handler = patch.handler.clone().ok_or_else(|| {
+            ApiError::invalid_parameter(
+                "Runtime and Handler are mandatory parameters for functions created with Zip packages.",
+            )
+        })?;
         let base = FunctionConfig {
             role,
             runtime,
@@ -255,7 +259,11 @@ impl FunctionConfig {
         }
         if let Some(description) = patch.description {
             if description.chars().count() > 256 {
-                return Err(validation(&description, "description", "Member must have length less than or equal to 256"));
+                return Err(validation(
+                    &description,
+                    "description",
+                    "Member must have length less than or equal to 256",
+                ));
             }
             c.description = description;
         }
@@ -288,7 +296,7 @@ impl FunctionConfig {
                     return Err(validation(
                         format!("[{}]", archs.join(", ")),
                         "architectures",
-                        "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]",
+                        "Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]",
                     ));
                 }
                 _ => {
@@ -302,22 +310,38 @@ impl FunctionConfig {
         }
         if let Some(size) = patch.ephemeral_storage_mb {
             if size < i64::from(MIN_EPHEMERAL_MB) {
-                return Err(validation(size, "ephemeralStorage.size", "Member must have value greater than or equal to 512"));
+                return Err(validation(
+                    size,
+                    "ephemeralStorage.size",
+                    "Member must have value greater than or equal to 512",
+                ));
             }
             if size > i64::from(MAX_EPHEMERAL_MB) {
-                return Err(validation(size, "ephemeralStorage.size", "Member must have value less than or equal to 10240"));
+                return Err(validation(
+                    size,
+                    "ephemeralStorage.size",
+                    "Member must have value less than or equal to 10240",
+                ));
             }
             c.ephemeral_storage_mb = size as u32;
         }
         if let Some(mode) = patch.tracing_mode {
             if mode != "Active" && mode != "PassThrough" {
-                return Err(validation(&mode, "tracingConfig.mode", "Member must satisfy enum value set: [Active, PassThrough]"));
+                return Err(validation(
+                    &mode,
+                    "tracingConfig.mode",
+                    "Member must satisfy enum value set: [Active, PassThrough]",
+                ));
             }
             c.tracing_mode = mode;
         }
         if let Some(format) = patch.log_format {
             if format != "Text" && format != "JSON" {
-                return Err(validation(&format, "loggingConfig.logFormat", "Member must satisfy enum value set: [Text, JSON]"));
+                return Err(validation(
+                    &format,
+                    "loggingConfig.logFormat",
+                    "Member must satisfy enum value set: [Text, JSON]",
+                ));
             }
             c.logging.log_format = format;
         }
@@ -334,13 +358,21 @@ impl FunctionConfig {
         }
         if let Some(level) = patch.system_log_level {
             if !["DEBUG", "INFO", "WARN"].contains(&level.as_str()) {
-                return Err(validation(&level, "loggingConfig.systemLogLevel", "Member must satisfy enum value set: [DEBUG, INFO, WARN]"));
+                return Err(validation(
+                    &level,
+                    "loggingConfig.systemLogLevel",
+                    "Member must satisfy enum value set: [DEBUG, INFO, WARN]",
+                ));
             }
             c.logging.system_log_level = Some(level);
         }
         if let Some(group) = patch.log_group {
             if group.is_empty() || group.len() > 512 {
-                return Err(validation(&group, "loggingConfig.logGroup", "Member must have length less than or equal to 512"));
+                return Err(validation(
+                    &group,
+                    "loggingConfig.logGroup",
+                    "Member must have length less than or equal to 512",
+                ));
             }
             c.logging.log_group = group;
         }
@@ -365,10 +397,10 @@ impl FunctionConfig {
 pub fn validate_environment(vars: &BTreeMap<String, String>) -> Result<(), ApiError> {
     for key in vars.keys() {
         if !is_env_key(key) {
-            return Err(validation(
-                "[".to_string() + key + "]",
-                "environment.variables",
-                "Member must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
+            // Lambda never echoes this (sensitive) member's value.
+            return Err(ApiError::new(
+                ErrorCode::Validation,
+                "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
             ));
         }
         if RESERVED_ENV_KEYS.contains(&key.as_str()) {

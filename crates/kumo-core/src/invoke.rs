@@ -30,16 +30,13 @@ pub const INIT_LIMIT_MS: u64 = 10_000;
 
 /// A JSON error object as a function error payload.
 pub fn error_payload(error_type: &str, message: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({ "errorMessage": message, "errorType": error_type }))
-        .unwrap_or_default()
+    serde_json::to_vec(&serde_json::json!({ "errorMessage": message, "errorType": error_type })).unwrap_or_default()
 }
 
 /// `{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: <id> Error: Task timed out after 3.00 seconds"}`
 pub fn timeout_payload(request_id: &str, timeout_s: u32) -> Vec<u8> {
-    let message = format!(
-        "RequestId: {request_id} Error: Task timed out after {} seconds",
-        ms_2dp(u64::from(timeout_s) * 1000)
-    );
+    let message =
+        format!("RequestId: {request_id} Error: Task timed out after {} seconds", ms_2dp(u64::from(timeout_s) * 1000));
     error_payload("Sandbox.Timedout", &message)
 }
 

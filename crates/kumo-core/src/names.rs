@@ -52,10 +52,13 @@ impl Qualifier {
             return None;
         }
         if s.bytes().all(|b| b.is_ascii_digit()) {
-            // Versions start at 1; "0" or numbers too large are not versions.
-            return s.parse::<u64>().ok().filter(|v| *v > 0).map(Qualifier::Version);
+            return s.parse::<u64>().ok().map(Qualifier::Version);
         }
-        if is_alias_name(s) { Some(Qualifier::Alias(s.to_string())) } else { None }
+        // Lambda's qualifier pattern is `[a-zA-Z0-9$_-]+`: anything of that shape
+        // that is not $LATEST or a number names an alias (which may not exist).
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'$' || b == b'_' || b == b'-')
+            .then(|| Qualifier::Alias(s.to_string()))
     }
 }
 
@@ -154,10 +157,7 @@ impl FunctionRef {
 
 /// Combines the qualifier spelled in the name with a separate `Qualifier`
 /// parameter, as Lambda does: they must agree when both are given.
-pub fn merge_qualifier(
-    from_name: Option<Qualifier>,
-    param: Option<&str>,
-) -> Result<Option<Qualifier>, QualifierError> {
+pub fn merge_qualifier(from_name: Option<Qualifier>, param: Option<&str>) -> Result<Option<Qualifier>, QualifierError> {
     let param = match param {
         None => None,
         Some(p) => Some(Qualifier::parse(p).ok_or(QualifierError::Invalid)?),
@@ -202,7 +202,9 @@ mod tests {
         assert_eq!(FunctionRef::parse("a b"), Err(NameError::BadPattern));
         assert_eq!(FunctionRef::parse(&"a".repeat(65)), Err(NameError::BadPattern));
         assert_eq!(FunctionRef::parse("x:y:z"), Err(NameError::BadPattern));
-        assert_eq!(FunctionRef::parse("hello:0"), Err(NameError::BadPattern));
+        assert_eq!(FunctionRef::parse("hello:a!"), Err(NameError::BadPattern));
+        assert_eq!(Qualifier::parse("$latest"), Some(Qualifier::Alias("$latest".into())));
+        assert_eq!(Qualifier::parse(&"a".repeat(129)), None);
         assert_eq!(FunctionRef::parse("12:function:x"), Err(NameError::BadPattern));
     }
 

@@ -53,10 +53,7 @@ pub fn last_modified(epoch_ms: i64) -> String {
 /// ISO-8601 with milliseconds and `Z`, as runtimes and destinations print it.
 pub fn iso8601_millis(epoch_ms: i64) -> String {
     let p = utc_parts(epoch_ms);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", p.year, p.month, p.day, p.hour, p.minute, p.second, p.millis)
 }
 
 /// `YYYY/MM/DD`, the date prefix of a log stream name.

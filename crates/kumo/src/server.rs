@@ -31,9 +31,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&opts.data_dir)
         .with_context(|| format!("creating the data dir {}", opts.data_dir.display()))?;
     let data_dir = opts.data_dir.canonicalize().unwrap_or(opts.data_dir.clone());
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("listening on {}", opts.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let endpoint = format!("http://{addr}");
     let store = Arc::new(SqliteStore::open(&data_dir).context("opening the store")?);
@@ -58,7 +57,9 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         println!("  {line}");
     }
     if !engine.sandbox_capabilities().memory {
-        println!("  WARNING: no writable memory cgroup: MemorySize is not enforced and Max Memory Used comes from the runtime process's high-water mark");
+        println!(
+            "  WARNING: no writable memory cgroup: MemorySize is not enforced and Max Memory Used comes from the runtime process's high-water mark"
+        );
     }
     println!("  authentication is not enforced yet: any credentials are accepted");
     // The listening line comes last: once it is printed, the server is ready.

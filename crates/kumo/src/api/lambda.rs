@@ -38,7 +38,10 @@ async fn json_body<T: DeserializeOwned + Default>(body: Body, limit: usize, oper
         return Ok(T::default());
     }
     serde_json::from_slice(&bytes).map_err(|e| {
-        AwsError(ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not parse request body into json: {e}")))
+        AwsError(ApiError::new(
+            ErrorCode::InvalidRequestContent,
+            format!("Could not parse request body into json: {e}"),
+        ))
     })
 }
 
@@ -48,9 +51,11 @@ fn decode_zip(b64: Option<String>) -> ApiResult<Vec<u8>> {
             "Kumo needs the package as Code.ZipFile; Code.S3Bucket/S3Key arrive with Kumo's S3 API, and container images are not supported.",
         ))
     })?;
-    base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .map_err(|_| AwsError(ApiError::invalid_parameter("Could not unzip uploaded file. Please check your file, then try to upload again.")))
+    base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()).map_err(|_| {
+        AwsError(ApiError::invalid_parameter(
+            "Could not unzip uploaded file. Please check your file, then try to upload again.",
+        ))
+    })
 }
 
 fn created(value: Value) -> Response {
@@ -60,10 +65,14 @@ fn created(value: Value) -> Response {
 pub async fn create_function(State(s): State<AppState>, body: Body) -> ApiResult<Response> {
     let body: shapes::CreateFunctionBody = json_body(body, MAX_CREATE_REQUEST_BYTES, "CreateFunction").await?;
     if body.package_type.as_deref() == Some("Image") {
-        return Err(AwsError(ApiError::invalid_parameter("Kumo runs Zip packages; container images (PackageType Image) are not supported.")));
+        return Err(AwsError(ApiError::invalid_parameter(
+            "Kumo runs Zip packages; container images (PackageType Image) are not supported.",
+        )));
     }
     if body.config.layers.as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(AwsError(ApiError::invalid_parameter("Kumo does not support Lambda layers yet: put the layer's contents into the function's package.")));
+        return Err(AwsError(ApiError::invalid_parameter(
+            "Kumo does not support Lambda layers yet: put the layer's contents into the function's package.",
+        )));
     }
     let name = body.function_name.ok_or_else(|| {
         AwsError(ApiError::new(
@@ -91,7 +100,11 @@ pub async fn create_function(State(s): State<AppState>, body: Body) -> ApiResult
     Ok(created(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)))
 }
 
-pub async fn get_function(State(s): State<AppState>, Path(name): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn get_function(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Json<Value>> {
     let view = s.engine.get_function(&name, q.get("Qualifier").map(String::as_str))?;
     let scope = &s.engine.config().scope;
     let mut out = json!({
@@ -110,7 +123,11 @@ pub async fn get_function(State(s): State<AppState>, Path(name): Path<String>, Q
     Ok(Json(out))
 }
 
-pub async fn get_configuration(State(s): State<AppState>, Path(name): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn get_configuration(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Json<Value>> {
     let view = s.engine.get_function(&name, q.get("Qualifier").map(String::as_str))?;
     Ok(Json(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)))
 }
@@ -122,7 +139,9 @@ fn max_items(q: &HashMap<String, String>) -> ApiResult<Option<usize>> {
             Ok(n) if (1..=10_000).contains(&n) => Ok(Some(n)),
             _ => Err(AwsError(ApiError::new(
                 ErrorCode::Validation,
-                format!("1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"),
+                format!(
+                    "1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"
+                ),
             ))),
         },
     }
@@ -135,7 +154,9 @@ pub async fn list_functions(State(s): State<AppState>, Query(q): Params) -> ApiR
         Some(other) => {
             return Err(AwsError(ApiError::new(
                 ErrorCode::Validation,
-                format!("1 validation error detected: Value '{other}' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]"),
+                format!(
+                    "1 validation error detected: Value '{other}' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]"
+                ),
             )));
         }
     };
@@ -150,10 +171,16 @@ pub async fn list_functions(State(s): State<AppState>, Query(q): Params) -> ApiR
     Ok(Json(out))
 }
 
-pub async fn update_configuration(State(s): State<AppState>, Path(name): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+pub async fn update_configuration(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
     let body: shapes::ConfigBody = json_body(body, MAX_SYNC_REQUEST_BYTES, "UpdateFunctionConfiguration").await?;
     if body.layers.as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(AwsError(ApiError::invalid_parameter("Kumo does not support Lambda layers yet: put the layer's contents into the function's package.")));
+        return Err(AwsError(ApiError::invalid_parameter(
+            "Kumo does not support Lambda layers yet: put the layer's contents into the function's package.",
+        )));
     }
     let revision = body.revision_id.clone();
     let view = s.engine.update_config(&name, body.into_patch(), revision).await?;
@@ -163,7 +190,9 @@ pub async fn update_configuration(State(s): State<AppState>, Path(name): Path<St
 pub async fn update_code(State(s): State<AppState>, Path(name): Path<String>, body: Body) -> ApiResult<Json<Value>> {
     let body: shapes::UpdateCodeBody = json_body(body, MAX_CREATE_REQUEST_BYTES, "UpdateFunctionCode").await?;
     if body.image_uri.is_some() {
-        return Err(AwsError(ApiError::invalid_parameter("Please don't provide ImageUri when updating a function with packageType Zip.")));
+        return Err(AwsError(ApiError::invalid_parameter(
+            "Please don't provide ImageUri when updating a function with packageType Zip.",
+        )));
     }
     let zip = decode_zip(body.zip_file)?;
     if body.dry_run.unwrap_or(false) {
@@ -177,7 +206,11 @@ pub async fn update_code(State(s): State<AppState>, Path(name): Path<String>, bo
     Ok(Json(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)))
 }
 
-pub async fn delete_function(State(s): State<AppState>, Path(name): Path<String>, Query(q): Params) -> ApiResult<StatusCode> {
+pub async fn delete_function(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> ApiResult<StatusCode> {
     s.engine.delete_function(&name, q.get("Qualifier").map(String::as_str)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -188,7 +221,11 @@ pub async fn publish_version(State(s): State<AppState>, Path(name): Path<String>
     Ok(created(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)))
 }
 
-pub async fn list_versions(State(s): State<AppState>, Path(name): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn list_versions(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Json<Value>> {
     let page = s.engine.list_versions(&name, q.get("Marker").map(String::as_str), max_items(&q)?)?;
     let scope = &s.engine.config().scope;
     let versions: Vec<Value> =
@@ -203,7 +240,10 @@ pub async fn list_versions(State(s): State<AppState>, Path(name): Path<String>, 
 pub async fn create_alias(State(s): State<AppState>, Path(name): Path<String>, body: Body) -> ApiResult<Response> {
     let body: shapes::AliasBody = json_body(body, MAX_SYNC_REQUEST_BYTES, "CreateAlias").await?;
     let alias = body.name.ok_or_else(|| {
-        AwsError(ApiError::new(ErrorCode::Validation, "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null"))
+        AwsError(ApiError::new(
+            ErrorCode::Validation,
+            "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null",
+        ))
     })?;
     let version = body.function_version.ok_or_else(|| {
         AwsError(ApiError::new(ErrorCode::Validation, "1 validation error detected: Value null at 'functionVersion' failed to satisfy constraint: Member must not be null"))
@@ -213,18 +253,29 @@ pub async fn create_alias(State(s): State<AppState>, Path(name): Path<String>, b
     Ok(created(shapes::alias(&arn, &a)))
 }
 
-pub async fn get_alias(State(s): State<AppState>, Path((name, alias)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn get_alias(
+    State(s): State<AppState>,
+    Path((name, alias)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let (arn, a) = s.engine.get_alias(&name, &alias)?;
     Ok(Json(shapes::alias(&arn, &a)))
 }
 
-pub async fn list_aliases(State(s): State<AppState>, Path(name): Path<String>, Query(q): Params) -> ApiResult<Json<Value>> {
+pub async fn list_aliases(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Json<Value>> {
     let aliases = s.engine.list_aliases(&name, q.get("FunctionVersion").map(String::as_str))?;
     let items: Vec<Value> = aliases.iter().map(|(arn, a)| shapes::alias(arn, a)).collect();
     Ok(Json(json!({"Aliases": items})))
 }
 
-pub async fn update_alias(State(s): State<AppState>, Path((name, alias)): Path<(String, String)>, body: Body) -> ApiResult<Json<Value>> {
+pub async fn update_alias(
+    State(s): State<AppState>,
+    Path((name, alias)): Path<(String, String)>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
     let body: shapes::AliasBody = json_body(body, MAX_SYNC_REQUEST_BYTES, "UpdateAlias").await?;
     let weights = body.routing_config.map(|r| r.additional_version_weights.unwrap_or_default());
     let (arn, a) = s
@@ -234,12 +285,19 @@ pub async fn update_alias(State(s): State<AppState>, Path((name, alias)): Path<(
     Ok(Json(shapes::alias(&arn, &a)))
 }
 
-pub async fn delete_alias(State(s): State<AppState>, Path((name, alias)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn delete_alias(
+    State(s): State<AppState>,
+    Path((name, alias)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     s.engine.delete_alias(&name, &alias).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn put_concurrency(State(s): State<AppState>, Path(name): Path<String>, body: Body) -> ApiResult<Json<Value>> {
+pub async fn put_concurrency(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
     let body: shapes::ConcurrencyBody = json_body(body, MAX_SYNC_REQUEST_BYTES, "PutFunctionConcurrency").await?;
     let value = s.engine.put_concurrency(&name, body.reserved_concurrent_executions).await?;
     Ok(Json(json!({"ReservedConcurrentExecutions": value})))
@@ -309,7 +367,9 @@ pub async fn invoke(
         Some(other) => {
             return Err(AwsError(ApiError::new(
                 ErrorCode::Validation,
-                format!("1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]"),
+                format!(
+                    "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]"
+                ),
             )));
         }
     };
@@ -323,7 +383,9 @@ pub async fn invoke(
                 .decode(raw)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| AwsError(ApiError::invalid_parameter("Client context must be a valid Base64-encoded JSON object.")))?;
+                .ok_or_else(|| {
+                    AwsError(ApiError::invalid_parameter("Client context must be a valid Base64-encoded JSON object."))
+                })?;
             Some(decoded)
         }
     };

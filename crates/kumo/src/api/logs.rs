@@ -133,7 +133,8 @@ async fn describe_log_streams(s: &AppState, input: Value) -> ApiResult<Response>
     group_exists(s, &group).await?;
     let max = limit(req.limit, 50, 50)?;
     let skip: usize = req.next_token.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0);
-    let mut streams = s.engine.store().log_streams(group.clone(), req.log_stream_name_prefix).await.map_err(store_err)?;
+    let mut streams =
+        s.engine.store().log_streams(group.clone(), req.log_stream_name_prefix).await.map_err(store_err)?;
     if req.order_by.as_deref() == Some("LastEventTime") {
         streams.sort_by_key(|st| st.last_event_ms.unwrap_or(0));
     }

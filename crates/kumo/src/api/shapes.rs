@@ -205,8 +205,7 @@ pub fn configuration(scope: &Scope, view: &FunctionView, ctx: ConfigContext) -> 
         // Kumo finishes creating and updating before it answers, so a function is always Active.
         out["State"] = json!("Active");
         out["LastUpdateStatus"] = json!("Successful");
-        out["RuntimeVersionConfig"] =
-            json!({"RuntimeVersionArn": scope.runtime_version_arn(&v.code.sha256_hex[..16])});
+        out["RuntimeVersionConfig"] = json!({"RuntimeVersionArn": scope.runtime_version_arn(&v.code.sha256_hex[..16])});
     }
     out
 }

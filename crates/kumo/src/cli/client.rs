@@ -49,22 +49,17 @@ impl Client {
 
     /// Sends a request and returns the JSON answer, or the AWS error it carried.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let resp = req.send().await.with_context(|| format!("cannot reach Kumo at {} (is `kumo serve` running?)", self.base))?;
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Kumo at {} (is `kumo serve` running?)", self.base))?;
         let status = resp.status().as_u16();
-        let code = resp
-            .headers()
-            .get("x-amzn-errortype")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let code = resp.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = resp.bytes().await.context("reading Kumo's answer")?;
         if status >= 300 {
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let message = body
-                .get("Message")
-                .or_else(|| body.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let message =
+                body.get("Message").or_else(|| body.get("message")).and_then(Value::as_str).unwrap_or("").to_string();
             return Err(anyhow!(ApiFailure { status, code: code.unwrap_or_else(|| "Error".into()), message }));
         }
         if bytes.is_empty() {
@@ -78,7 +73,8 @@ impl Client {
     }
 
     pub async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let req = self.http.request(method, self.url(path)).header("content-type", "application/json").body(body.to_string());
+        let req =
+            self.http.request(method, self.url(path)).header("content-type", "application/json").body(body.to_string());
         self.send(req).await
     }
 }

@@ -106,9 +106,7 @@ pub async fn run(a: DeployArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e),
     };
     let result = if existing {
-        let mut out = client
-            .send_json(Method::PUT, &format!("{path}/code"), &json!({"ZipFile": zip_b64}))
-            .await?;
+        let mut out = client.send_json(Method::PUT, &format!("{path}/code"), &json!({"ZipFile": zip_b64})).await?;
         if !config.is_empty() {
             out = client.send_json(Method::PUT, &format!("{path}/configuration"), &Value::Object(config)).await?;
         }

@@ -12,7 +12,7 @@ use kumo_core::function::{
 use kumo_core::names::{self, FunctionRef, Qualifier};
 use kumo_core::{ApiError, ErrorCode};
 
-use super::{Engine, FunctionState, function_name_error, store_error};
+use super::{Engine, FunctionState, create_name_error, function_name_error, store_error};
 use crate::store::StoreError;
 use crate::store::code::CodeError;
 
@@ -52,10 +52,7 @@ pub struct ListPage<T> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn new_revision() -> String {
@@ -132,10 +129,11 @@ impl Engine {
                 req.name
             )));
         }
-        let r = parse_ref(self, &req.name)?;
+        let r = FunctionRef::parse(&req.name).map_err(|_| create_name_error(&req.name))?;
         if r.qualifier.is_some() {
-            return Err(function_name_error(&req.name));
+            return Err(create_name_error(&req.name));
         }
+        let r = parse_ref(self, &req.name)?;
         let name = r.name;
         let config = FunctionConfig::create(&name, req.patch)?;
         self.check_runtime_available(&config.runtime)?;
@@ -187,7 +185,8 @@ impl Engine {
             }
             Some(Qualifier::Alias(a)) => {
                 let alias = state.aliases.get(a).ok_or_else(|| self.not_found(&r.name, label.as_deref()))?;
-                self.version_of(state, alias.function_version).ok_or_else(|| self.not_found(&r.name, label.as_deref()))?
+                self.version_of(state, alias.function_version)
+                    .ok_or_else(|| self.not_found(&r.name, label.as_deref()))?
             }
         };
         Ok(self.view(state, version, label))
@@ -225,7 +224,12 @@ impl Engine {
         paginate(all, marker, max_items.unwrap_or(50).clamp(1, 50))
     }
 
-    pub fn list_versions(&self, raw: &str, marker: Option<&str>, max_items: Option<usize>) -> Result<ListPage<FunctionView>, ApiError> {
+    pub fn list_versions(
+        &self,
+        raw: &str,
+        marker: Option<&str>,
+        max_items: Option<usize>,
+    ) -> Result<ListPage<FunctionView>, ApiError> {
         let r = parse_ref(self, raw)?;
         let functions = self.read_functions();
         let state = functions.get(&r.name).ok_or_else(|| self.not_found(&r.name, None))?;
@@ -266,7 +270,12 @@ impl Engine {
         Ok(self.view(&state, latest, None))
     }
 
-    pub async fn update_config(&self, raw: &str, patch: ConfigPatch, revision_id: Option<String>) -> Result<FunctionView, ApiError> {
+    pub async fn update_config(
+        &self,
+        raw: &str,
+        patch: ConfigPatch,
+        revision_id: Option<String>,
+    ) -> Result<FunctionView, ApiError> {
         let name = self.unqualified(raw)?;
         let _guard = self.control.lock().await;
         let current = self.current(&name)?;
@@ -370,7 +379,9 @@ impl Engine {
             Some(Qualifier::Latest) => {
                 Err(ApiError::invalid_parameter("$LATEST version cannot be deleted without deleting the function."))
             }
-            Some(Qualifier::Alias(_)) => Err(ApiError::invalid_parameter("Deletion of aliases is not currently supported.")),
+            Some(Qualifier::Alias(_)) => {
+                Err(ApiError::invalid_parameter("Deletion of aliases is not currently supported."))
+            }
             Some(Qualifier::Version(n)) => {
                 let state = self.current(&name)?;
                 let Some(version) = state.versions.get(&n).cloned() else { return Ok(()) };
@@ -442,19 +453,25 @@ impl Engine {
             _ => {
                 return Err(ApiError::new(
                     ErrorCode::Validation,
-                    format!("1 validation error detected: Value '{version}' at 'functionVersion' failed to satisfy constraint: Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)"),
+                    format!(
+                        "1 validation error detected: Value '{version}' at 'functionVersion' failed to satisfy constraint: Member must satisfy regular expression pattern: (\\$LATEST|[0-9]+)"
+                    ),
                 ));
             }
         };
         if weights.len() > 1 {
-            return Err(ApiError::invalid_parameter("Number of items in AdditionalVersionWeights cannot be greater than 1"));
+            return Err(ApiError::invalid_parameter(
+                "Number of items in AdditionalVersionWeights cannot be greater than 1",
+            ));
         }
         let mut routing = BTreeMap::new();
         for (k, w) in weights {
             if !(0.0..=1.0).contains(w) {
                 return Err(ApiError::new(
                     ErrorCode::Validation,
-                    format!("1 validation error detected: Value '{{{k}={w:?}}}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"),
+                    format!(
+                        "1 validation error detected: Value '{{{k}={w:?}}}' at 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map value must satisfy constraint: [Member must have value less than or equal to 1.0, Member must have value greater than or equal to 0.0, Member must not be null]"
+                    ),
                 ));
             }
             let n: u64 = k.parse().map_err(|_| {
@@ -464,7 +481,9 @@ impl Engine {
                 )
             })?;
             if target == VersionId::Latest {
-                return Err(ApiError::invalid_parameter("$LATEST is not supported for an alias pointing to more than 1 version"));
+                return Err(ApiError::invalid_parameter(
+                    "$LATEST is not supported for an alias pointing to more than 1 version",
+                ));
             }
             if target == VersionId::Number(n) {
                 return Err(ApiError::invalid_parameter(format!(
@@ -492,11 +511,7 @@ impl Engine {
             return Err(alias_name_error(alias));
         }
         let _guard = self.control.lock().await;
-        let state = self
-            .read_functions()
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| self.not_found(&name, Some(version)))?;
+        let state = self.read_functions().get(&name).cloned().ok_or_else(|| self.not_found(&name, Some(version)))?;
         if state.aliases.contains_key(alias) {
             return Err(ApiError::conflict(format!("Alias already exists: {}", self.alias_arn(&name, alias))));
         }
@@ -519,9 +534,10 @@ impl Engine {
         let name = self.unqualified(raw)?;
         let functions = self.read_functions();
         let state = functions.get(&name).ok_or_else(|| self.not_found(&name, None))?;
-        let a = state.aliases.get(alias).ok_or_else(|| {
-            ApiError::not_found(format!("Cannot find alias arn: {}", self.alias_arn(&name, alias)))
-        })?;
+        let a = state
+            .aliases
+            .get(alias)
+            .ok_or_else(|| ApiError::not_found(format!("Cannot find alias arn: {}", self.alias_arn(&name, alias))))?;
         Ok((self.alias_arn(&name, alias), a.clone()))
     }
 
@@ -549,16 +565,16 @@ impl Engine {
         let name = self.unqualified(raw)?;
         let _guard = self.control.lock().await;
         let state = self.current(&name)?;
-        let current = state.aliases.get(alias).cloned().ok_or_else(|| {
-            ApiError::not_found(format!("Cannot find alias arn: {}", self.alias_arn(&name, alias)))
-        })?;
+        let current =
+            state.aliases.get(alias).cloned().ok_or_else(|| {
+                ApiError::not_found(format!("Cannot find alias arn: {}", self.alias_arn(&name, alias)))
+            })?;
         if revision_id.is_some_and(|r| r != current.revision_id) {
             return Err(revision_mismatch());
         }
         let version = version.unwrap_or_else(|| current.function_version.to_string());
-        let weights = weights.unwrap_or_else(|| {
-            current.additional_version_weights.iter().map(|(k, v)| (k.to_string(), *v)).collect()
-        });
+        let weights = weights
+            .unwrap_or_else(|| current.additional_version_weights.iter().map(|(k, v)| (k.to_string(), *v)).collect());
         let (target, routing) = self.check_alias_target(&state, &name, &version, &weights)?;
         let a = Alias {
             name: alias.to_string(),
@@ -610,7 +626,9 @@ impl Engine {
             Some(v) if !(0..=i64::from(u32::MAX)).contains(&v) => {
                 return Err(ApiError::new(
                     ErrorCode::Validation,
-                    format!("1 validation error detected: Value '{v}' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0"),
+                    format!(
+                        "1 validation error detected: Value '{v}' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0"
+                    ),
                 ));
             }
             Some(v) => v as u32,
@@ -661,16 +679,28 @@ impl Engine {
 }
 
 pub(super) fn invalid_qualifier(value: &str) -> ApiError {
+    if value.len() > 128 {
+        return ApiError::new(
+            ErrorCode::Validation,
+            format!(
+                "1 validation error detected: Value '{value}' at 'qualifier' failed to satisfy constraint: Member must have length less than or equal to 128"
+            ),
+        );
+    }
     ApiError::new(
         ErrorCode::Validation,
-        format!("1 validation error detected: Value '{value}' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"),
+        format!(
+            "1 validation error detected: Value '{value}' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+        ),
     )
 }
 
 fn alias_name_error(value: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Validation,
-        format!("1 validation error detected: Value '{value}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)"),
+        format!(
+            "1 validation error detected: Value '{value}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: (?!^[0-9]+$)([a-zA-Z0-9-_]+)"
+        ),
     )
 }
 
@@ -685,4 +715,3 @@ fn paginate<T>(all: Vec<T>, marker: Option<&str>, max: usize) -> Result<ListPage
     let next = start + items.len();
     Ok(ListPage { items, next_marker: (next < total).then(|| next.to_string()) })
 }
-

@@ -152,7 +152,12 @@ impl EnvShared {
     }
 
     /// `POST /runtime/invocation/{id}/error`.
-    pub fn report_error(&self, request_id: &str, error_type: Option<String>, body: Bytes) -> Result<(), RuntimeApiError> {
+    pub fn report_error(
+        &self,
+        request_id: &str,
+        error_type: Option<String>,
+        body: Bytes,
+    ) -> Result<(), RuntimeApiError> {
         let tx = self.take_inflight(request_id)?;
         let _ = tx.send(Reply::Error { error_type, body, at: Instant::now() });
         Ok(())
@@ -220,12 +225,20 @@ impl EnvShared {
 pub enum Outcome {
     Success(Bytes),
     /// The runtime reported an error (the handler raised, or a marshalling error).
-    FunctionError { body: Bytes },
+    FunctionError {
+        body: Bytes,
+    },
     /// Init failed (reported by the runtime, or it exited during init).
-    InitError { error_type: String, body: Bytes },
+    InitError {
+        error_type: String,
+        body: Bytes,
+    },
     Timeout,
     /// The runtime died mid-invocation.
-    Crashed { error_type: &'static str, body: Bytes },
+    Crashed {
+        error_type: &'static str,
+        body: Bytes,
+    },
 }
 
 impl Outcome {
@@ -366,18 +379,26 @@ impl Environment {
                 }
                 Ok(Ok(InitSignal::Exited(info))) => {
                     let kind = if info.oom_killed { "Runtime.OutOfMemory" } else { "Runtime.ExitError" };
-                    let body = invoke::exit_payload(&request_id, kind, &invoke::exit_description(info.code, info.signal));
+                    let body =
+                        invoke::exit_payload(&request_id, kind, &invoke::exit_description(info.code, info.signal));
                     Some((ReportStatus::Error(kind.into()), kind.to_string(), Bytes::from(body)))
                 }
                 Ok(Err(_)) => {
                     let body = invoke::exit_payload(&request_id, "Runtime.ExitError", "environment is gone");
-                    Some((ReportStatus::Error("Runtime.ExitError".into()), "Runtime.ExitError".to_string(), Bytes::from(body)))
+                    Some((
+                        ReportStatus::Error("Runtime.ExitError".into()),
+                        "Runtime.ExitError".to_string(),
+                        Bytes::from(body),
+                    ))
                 }
                 Err(_) => {
                     self.shared.sandbox.kill();
                     let body = invoke::error_payload(
                         "Sandbox.Timedout",
-                        &format!("RequestId: {request_id} Error: Runtime failed to initialize within {} seconds", INIT_LIMIT_MS / 1000),
+                        &format!(
+                            "RequestId: {request_id} Error: Runtime failed to initialize within {} seconds",
+                            INIT_LIMIT_MS / 1000
+                        ),
                     );
                     Some((ReportStatus::Timeout, "Sandbox.Timedout".to_string(), Bytes::from(body)))
                 }

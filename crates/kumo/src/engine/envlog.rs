@@ -34,10 +34,7 @@ struct Inner {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl EnvLog {
@@ -74,7 +71,8 @@ impl EnvLog {
         tokio::spawn(async move {
             // SAFETY: the descriptor belongs to `log`, which this task keeps alive,
             // and is only closed below, after the AsyncFd is dropped.
-            let registered = unsafe { AsyncFd::register_with_interest(BorrowedRaw(raw), tokio::io::Interest::READABLE) };
+            let registered =
+                unsafe { AsyncFd::register_with_interest(BorrowedRaw(raw), tokio::io::Interest::READABLE) };
             let Ok(async_fd) = registered else { return };
             loop {
                 let Ok(mut guard) = async_fd.readable().await else { break };

@@ -11,10 +11,10 @@ use kumo_core::logfmt::{self, Report, ReportStatus};
 use kumo_core::names::{self, Qualifier};
 use kumo_core::{ApiError, ErrorCode};
 
+use super::Engine;
 use super::control::{invalid_qualifier, parse_ref};
 use super::environment::{Event, Outcome};
 use super::pool::SpawnContext;
-use super::Engine;
 use crate::store::MeteringRecord;
 
 /// An Invoke call, already taken apart from HTTP.
@@ -43,10 +43,7 @@ pub struct InvokeResponse {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn trace_id() -> String {
@@ -179,9 +176,7 @@ impl Engine {
             }
             InvocationType::RequestResponse => {
                 let _permit = self.admit(&target.version.name)?;
-                let run = self
-                    .run(&target, payload, request_id.clone(), req.client_context, req.log_tail)
-                    .await?;
+                let run = self.run(&target, payload, request_id.clone(), req.client_context, req.log_tail).await?;
                 Ok(InvokeResponse {
                     status: 200,
                     payload: run.payload,

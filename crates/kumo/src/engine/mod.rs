@@ -185,7 +185,8 @@ impl Engine {
     }
 
     fn pool_for(&self, version: &Arc<FunctionVersion>) -> Arc<Pool> {
-        let key = PoolKey { name: version.name.clone(), version: version.version, revision: version.revision_id.clone() };
+        let key =
+            PoolKey { name: version.name.clone(), version: version.version, revision: version.revision_id.clone() };
         let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
         pools.entry(key).or_insert_with(|| Arc::new(Pool::new(version.clone()))).clone()
     }
@@ -266,12 +267,21 @@ impl Engine {
     }
 }
 
-/// A `FunctionName` that does not parse, as Lambda reports it.
+/// A `FunctionName` that does not parse, as Lambda reports it. CreateFunction's
+/// pattern allows no dots in the name; the other operations' does.
 pub fn function_name_error(value: &str) -> ApiError {
+    name_pattern_error(value, "[a-zA-Z0-9-_\\.]+")
+}
+
+pub fn create_name_error(value: &str) -> ApiError {
+    name_pattern_error(value, "[a-zA-Z0-9-_]+")
+}
+
+fn name_pattern_error(value: &str, name_part: &str) -> ApiError {
     ApiError::new(
         ErrorCode::Validation,
         format!(
-            "1 validation error detected: Value '{value}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+            "1 validation error detected: Value '{value}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?({name_part})(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
         ),
     )
 }

@@ -94,7 +94,8 @@ impl Pool {
     pub fn reap(&self, now: Instant, max_idle: Duration) -> usize {
         let expired: Vec<Arc<Environment>> = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            let (old, keep): (Vec<_>, Vec<_>) = idle.drain(..).partition(|e| e.idle_for(now) >= max_idle || e.is_dead());
+            let (old, keep): (Vec<_>, Vec<_>) =
+                idle.drain(..).partition(|e| e.idle_for(now) >= max_idle || e.is_dead());
             *idle = keep;
             old
         };
@@ -183,10 +184,7 @@ impl Pool {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// The variables Lambda sets, then the function's own (which may override the unreserved ones).

@@ -51,7 +51,9 @@ impl RuntimeCatalog {
     /// `overrides` maps runtime ids (e.g. `python3.12`) to interpreter paths.
     pub fn discover(data_dir: &Path, overrides: &[(String, PathBuf)]) -> Result<RuntimeCatalog, RuntimeError> {
         let runtime_dir = data_dir.join("runtimes");
-        for (sub, name, body) in [("python", "bootstrap.py", PYTHON_BOOTSTRAP), ("node", "bootstrap.js", NODE_BOOTSTRAP)] {
+        for (sub, name, body) in
+            [("python", "bootstrap.py", PYTHON_BOOTSTRAP), ("node", "bootstrap.js", NODE_BOOTSTRAP)]
+        {
             let dir = runtime_dir.join(sub);
             let install = |source| RuntimeError::Install { path: dir.clone(), source };
             std::fs::create_dir_all(&dir).map_err(install)?;
@@ -97,12 +99,16 @@ impl RuntimeCatalog {
     /// Why a supported runtime cannot run here, if it cannot.
     pub fn unavailable_reason(&self, runtime_id: &str) -> Option<String> {
         match runtime::classify(runtime_id)? {
-            RuntimeSupport::Supported(RuntimeFamily::Python { minor }) if !self.python.contains_key(&minor) => Some(format!(
-                "The runtime {runtime_id} needs a python3.{minor} interpreter, and none was found on the Kumo server's machine (searched PATH and ~/.pyenv/versions). Install it or start kumo with --runtime-path {runtime_id}=/path/to/python3.{minor}."
-            )),
-            RuntimeSupport::Supported(RuntimeFamily::Node { major }) if !self.node.contains_key(&major) => Some(format!(
-                "The runtime {runtime_id} needs Node.js {major}, and none was found on the Kumo server's machine (searched PATH and ~/.nvm). Install it or start kumo with --runtime-path {runtime_id}=/path/to/node."
-            )),
+            RuntimeSupport::Supported(RuntimeFamily::Python { minor }) if !self.python.contains_key(&minor) => {
+                Some(format!(
+                    "The runtime {runtime_id} needs a python3.{minor} interpreter, and none was found on the Kumo server's machine (searched PATH and ~/.pyenv/versions). Install it or start kumo with --runtime-path {runtime_id}=/path/to/python3.{minor}."
+                ))
+            }
+            RuntimeSupport::Supported(RuntimeFamily::Node { major }) if !self.node.contains_key(&major) => {
+                Some(format!(
+                    "The runtime {runtime_id} needs Node.js {major}, and none was found on the Kumo server's machine (searched PATH and ~/.nvm). Install it or start kumo with --runtime-path {runtime_id}=/path/to/node."
+                ))
+            }
             _ => None,
         }
     }

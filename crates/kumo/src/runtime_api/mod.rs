@@ -71,10 +71,7 @@ fn api_error(e: RuntimeApiError) -> Response<Body> {
 }
 
 fn now_epoch_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn event_response(event: &Event) -> Response<Body> {
@@ -104,10 +101,7 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, ()> {
 }
 
 fn error_type_header(req: &Request<Incoming>) -> Option<String> {
-    req.headers()
-        .get("lambda-runtime-function-error-type")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    req.headers().get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 async fn handle(env: Arc<EnvShared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {

@@ -7,8 +7,8 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// What failed while preparing cgroups.
@@ -198,9 +198,8 @@ impl CgroupLayout {
 
     /// Removes Kumo's parent groups (at shutdown, once every environment is gone).
     pub fn remove_parents(&self) {
-        for dir in [self.memory.as_ref().map(|m| &m.0), self.unified.as_ref(), self.freezer_v1.as_ref()]
-            .into_iter()
-            .flatten()
+        for dir in
+            [self.memory.as_ref().map(|m| &m.0), self.unified.as_ref(), self.freezer_v1.as_ref()].into_iter().flatten()
         {
             let _ = fs::remove_dir(dir);
         }
@@ -295,9 +294,7 @@ impl EnvCgroup {
     pub fn set_frozen(&self, frozen: bool) -> bool {
         match &self.freeze {
             Some((file, FreezeKind::V2)) => file.write_at(if frozen { b"1" } else { b"0" }, 0).is_ok(),
-            Some((file, FreezeKind::V1)) => {
-                file.write_at(if frozen { b"FROZEN" } else { b"THAWED" }, 0).is_ok()
-            }
+            Some((file, FreezeKind::V1)) => file.write_at(if frozen { b"FROZEN" } else { b"THAWED" }, 0).is_ok(),
             None => false,
         }
     }
@@ -322,9 +319,7 @@ impl EnvCgroup {
     pub fn oom_kills(&self) -> u64 {
         let Some(path) = &self.oom_events else { return 0 };
         let text = fs::read_to_string(path).unwrap_or_default();
-        text.lines()
-            .find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok()))
-            .unwrap_or(0)
+        text.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok())).unwrap_or(0)
     }
 
     /// Kills every process in the environment. Returns false if no group could do it.
@@ -351,9 +346,9 @@ impl EnvCgroup {
 
     /// Whether any process is still in the environment's groups.
     pub fn populated(&self) -> bool {
-        self.dirs.iter().any(|dir| {
-            fs::read_to_string(dir.join("cgroup.procs")).map(|t| !t.trim().is_empty()).unwrap_or(false)
-        })
+        self.dirs
+            .iter()
+            .any(|dir| fs::read_to_string(dir.join("cgroup.procs")).map(|t| !t.trim().is_empty()).unwrap_or(false))
     }
 
     /// Removes the groups; they must be empty. Retries briefly because the

@@ -215,7 +215,8 @@ mod tests {
     fn ingests_and_is_idempotent() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = CodeStore::new(dir.path()).expect("store");
-        let zip = make_zip(&[("app.py", b"def handler(e, c): return e\n", 0o644), ("bootstrap", b"#!/bin/sh\n", 0o755)]);
+        let zip =
+            make_zip(&[("app.py", b"def handler(e, c): return e\n", 0o644), ("bootstrap", b"#!/bin/sh\n", 0o755)]);
         let info = store.ingest(&zip).expect("ingest");
         assert_eq!(info.size, zip.len() as u64);
         assert_eq!(info.sha256_b64.len(), 44);

@@ -17,8 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{
-    LogEvent, LogGroupInfo, LogQuery, LogStreamInfo, MeteringRecord, Store, StoreError, StoredFunction,
-    StoredLogEvent,
+    LogEvent, LogGroupInfo, LogQuery, LogStreamInfo, MeteringRecord, Store, StoreError, StoredFunction, StoredLogEvent,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -108,10 +107,7 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl SqliteStore {
@@ -250,13 +246,12 @@ fn apply_batch(
                 WriteOp::Durable(f, ack) => {
                     // Each control-plane change runs in a savepoint so one failure
                     // does not undo the others in the batch.
-                    let result = tx
-                        .execute_batch("SAVEPOINT op")
-                        .map_err(StoreError::from)
-                        .and_then(|()| f(&tx))
-                        .map_err(|e| match e {
-                            StoreError::FunctionExists(name) => format!("exists:{name}"),
-                            other => other.to_string(),
+                    let result =
+                        tx.execute_batch("SAVEPOINT op").map_err(StoreError::from).and_then(|()| f(&tx)).map_err(|e| {
+                            match e {
+                                StoreError::FunctionExists(name) => format!("exists:{name}"),
+                                other => other.to_string(),
+                            }
                         });
                     let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
                     tx.execute_batch(end).map_err(|e| e.to_string())?;
@@ -341,7 +336,8 @@ impl Store for SqliteStore {
                 let latest: FunctionVersion = serde_json::from_str(&latest)?;
                 let meta: FunctionMeta = serde_json::from_str(&meta)?;
                 let mut versions = Vec::new();
-                let mut vq = conn.prepare_cached("SELECT body FROM function_versions WHERE name = ?1 ORDER BY version")?;
+                let mut vq =
+                    conn.prepare_cached("SELECT body FROM function_versions WHERE name = ?1 ORDER BY version")?;
                 for body in vq.query_map([&latest.name], |r| r.get::<_, String>(0))? {
                     versions.push(serde_json::from_str(&body?)?);
                 }
@@ -412,7 +408,10 @@ impl Store for SqliteStore {
     async fn delete_version(&self, name: &str, version: u64) -> Result<(), StoreError> {
         let name = name.to_string();
         self.write(move |tx| {
-            tx.execute("DELETE FROM function_versions WHERE name = ?1 AND version = ?2", params![name, version as i64])?;
+            tx.execute(
+                "DELETE FROM function_versions WHERE name = ?1 AND version = ?2",
+                params![name, version as i64],
+            )?;
             Ok(())
         })
         .await

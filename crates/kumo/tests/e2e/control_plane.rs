@@ -42,7 +42,10 @@ async fn function_crud_matches_lambda_shapes() {
 
     let got = lambda.get_function().function_name("crud").send().await.expect("get");
     let conf = got.configuration().expect("configuration");
-    assert_eq!(conf.environment().and_then(|e| e.variables()).and_then(|v| v.get("CUSTOM")).map(String::as_str), Some("yes"));
+    assert_eq!(
+        conf.environment().and_then(|e| e.variables()).and_then(|v| v.get("CUSTOM")).map(String::as_str),
+        Some("yes")
+    );
     assert_eq!(got.code().and_then(|c| c.repository_type()), Some("S3"));
     // The code location serves the package back.
     let location = got.code().and_then(|c| c.location()).expect("location").to_string();
@@ -79,10 +82,7 @@ async fn function_crud_matches_lambda_shapes() {
     let err = lambda.get_function().function_name("crud").send().await.expect_err("gone");
     let svc = err.into_service_error();
     assert!(svc.is_resource_not_found_exception(), "{svc:?}");
-    assert_eq!(
-        svc.meta().message(),
-        Some("Function not found: arn:aws:lambda:us-east-1:000000000000:function:crud")
-    );
+    assert_eq!(svc.meta().message(), Some("Function not found: arn:aws:lambda:us-east-1:000000000000:function:crud"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,14 +126,8 @@ async fn versions_and_aliases() {
     let labels: Vec<_> = versions.versions().iter().filter_map(|v| v.version()).collect();
     assert_eq!(labels, vec!["$LATEST", "1", "2"]);
 
-    let alias = lambda
-        .create_alias()
-        .function_name("va")
-        .name("live")
-        .function_version("1")
-        .send()
-        .await
-        .expect("alias");
+    let alias =
+        lambda.create_alias().function_name("va").name("live").function_version("1").send().await.expect("alias");
     assert_eq!(alias.alias_arn(), Some("arn:aws:lambda:us-east-1:000000000000:function:va:live"));
     let dup = lambda.create_alias().function_name("va").name("live").function_version("1").send().await;
     let svc = dup.expect_err("duplicate").into_service_error();
@@ -170,7 +164,14 @@ async fn versions_and_aliases() {
     assert_eq!(moved.function_version(), Some("2"));
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..40 {
-        let out = lambda.invoke().function_name("va").qualifier("live").payload(Blob::new("{}")).send().await.expect("invoke");
+        let out = lambda
+            .invoke()
+            .function_name("va")
+            .qualifier("live")
+            .payload(Blob::new("{}"))
+            .send()
+            .await
+            .expect("invoke");
         seen.insert(out.executed_version().unwrap_or_default().to_string());
     }
     assert_eq!(seen, ["1", "2"].iter().map(|s| s.to_string()).collect(), "weighted alias routes to both versions");
@@ -193,7 +194,13 @@ async fn reserved_concurrency_round_trips_and_throttles() {
     let server = Server::start();
     let lambda = server.lambda();
     create_echo(&lambda, "rc", 128, 5).await;
-    let put = lambda.put_function_concurrency().function_name("rc").reserved_concurrent_executions(0).send().await.expect("put");
+    let put = lambda
+        .put_function_concurrency()
+        .function_name("rc")
+        .reserved_concurrent_executions(0)
+        .send()
+        .await
+        .expect("put");
     assert_eq!(put.reserved_concurrent_executions(), Some(0));
     let got = lambda.get_function_concurrency().function_name("rc").send().await.expect("get");
     assert_eq!(got.reserved_concurrent_executions(), Some(0));
@@ -205,7 +212,8 @@ async fn reserved_concurrency_round_trips_and_throttles() {
         }
         other => panic!("expected TooManyRequestsException, got {other:?}"),
     }
-    let too_much = lambda.put_function_concurrency().function_name("rc").reserved_concurrent_executions(950).send().await;
+    let too_much =
+        lambda.put_function_concurrency().function_name("rc").reserved_concurrent_executions(950).send().await;
     assert!(too_much.expect_err("over").into_service_error().is_invalid_parameter_value_exception());
     lambda.delete_function_concurrency().function_name("rc").send().await.expect("delete");
     let (payload, err, _) = invoke(&lambda, "rc", serde_json::json!({"x": 1})).await;

@@ -194,7 +194,9 @@ pub async fn create_python(client: &aws_sdk_lambda::Client, name: &str, runtime:
         .runtime(runtime.into())
         .handler("app.handler")
         .role(ROLE)
-        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(fixture_zip(fixture, "app.py"))).build())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(fixture_zip(fixture, "app.py"))).build(),
+        )
         .send()
         .await
         .expect("create python function");
@@ -248,9 +250,7 @@ pub fn report_line(tail: &str) -> String {
 /// A numeric field of a REPORT line, e.g. `Max Memory Used` → 36.
 pub fn report_field(report: &str, field: &str) -> Option<f64> {
     report.split('\t').find_map(|part| {
-        part.strip_prefix(&format!("{field}: "))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
+        part.strip_prefix(&format!("{field}: ")).and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse().ok())
     })
 }
 

@@ -38,13 +38,8 @@ async fn sync_event_and_dry_run() {
     assert_eq!(out.status_code(), 202);
     assert!(out.payload().is_none_or(|p| p.as_ref().is_empty()));
 
-    let dry = lambda
-        .invoke()
-        .function_name("types")
-        .invocation_type(InvocationType::DryRun)
-        .send()
-        .await
-        .expect("dry run");
+    let dry =
+        lambda.invoke().function_name("types").invocation_type(InvocationType::DryRun).send().await.expect("dry run");
     assert_eq!(dry.status_code(), 204);
 
     // The Event invocation ran: its output reaches the log group.
@@ -196,9 +191,7 @@ async fn parallel_invokes_scale_out_and_idle_environments_are_reaped() {
 fn count_runtime_processes(pids: &std::collections::BTreeSet<u64>) -> usize {
     pids.iter()
         .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| !s.contains(") Z "))
-                .unwrap_or(false)
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
         })
         .count()
 }

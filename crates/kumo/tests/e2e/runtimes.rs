@@ -131,12 +131,18 @@ async fn unknown_and_unavailable_runtimes_are_refused() {
             .runtime(runtime.into())
             .handler("app.handler")
             .role(ROLE)
-            .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_sdk_lambda::primitives::Blob::new(zip.clone())).build())
+            .code(
+                aws_sdk_lambda::types::FunctionCode::builder()
+                    .zip_file(aws_sdk_lambda::primitives::Blob::new(zip.clone()))
+                    .build(),
+            )
             .send()
     };
     let err = create("cobol85").await.expect_err("unknown runtime").into_service_error();
     assert!(err.is_invalid_parameter_value_exception(), "{err:?}");
-    assert!(err.meta().message().unwrap_or_default().starts_with("Value cobol85 at 'runtime' failed to satisfy constraint"));
+    assert!(
+        err.meta().message().unwrap_or_default().starts_with("Value cobol85 at 'runtime' failed to satisfy constraint")
+    );
     let err = create("python3.7").await.expect_err("deprecated").into_service_error();
     assert!(err.meta().message().unwrap_or_default().contains("is no longer supported"), "{err:?}");
     let err = create("java21").await.expect_err("unsupported").into_service_error();
@@ -147,7 +153,10 @@ async fn unknown_and_unavailable_runtimes_are_refused() {
 async fn missing_interpreter_is_refused_at_create() {
     // A server that can find no interpreters at all.
     let empty = tempfile::tempdir().expect("tmp");
-    let server = Server::start_with_env(&[], &[("PATH", "/nonexistent"), ("HOME", empty.path().to_str().unwrap_or("/")), ("PYENV_ROOT", "/nonexistent")]);
+    let server = Server::start_with_env(
+        &[],
+        &[("PATH", "/nonexistent"), ("HOME", empty.path().to_str().unwrap_or("/")), ("PYENV_ROOT", "/nonexistent")],
+    );
     let lambda = server.lambda();
     let zip = fixture_zip("python/echo.py", "app.py");
     let err = lambda
@@ -156,10 +165,13 @@ async fn missing_interpreter_is_refused_at_create() {
         .runtime(aws_sdk_lambda::types::Runtime::Python39)
         .handler("app.handler")
         .role(ROLE)
-        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_sdk_lambda::primitives::Blob::new(zip)).build())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder().zip_file(aws_sdk_lambda::primitives::Blob::new(zip)).build(),
+        )
         .send()
         .await;
-    if std::path::Path::new("/usr/bin/python3.9").exists() || std::path::Path::new("/usr/local/bin/python3.9").exists() {
+    if std::path::Path::new("/usr/bin/python3.9").exists() || std::path::Path::new("/usr/local/bin/python3.9").exists()
+    {
         eprintln!("!!! this machine has a system python3.9: skipping the missing-interpreter check !!!");
         return;
     }

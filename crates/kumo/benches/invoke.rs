@@ -1,0 +1,241 @@
+//! `cargo bench --bench invoke`: warm latency, throughput and cold starts of the
+//! real `kumo` binary, measured from a client on loopback.
+//!
+//! The function is the `lambda_runtime` echo example (a `provided.al2023`
+//! custom runtime) and, for Python cold starts, tests/fixtures/python/echo.py.
+//! Figures are medians and percentiles of real requests; nothing is asserted.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+
+const PAYLOAD: &str = r#"{"hello":"world"}"#;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(data_dir: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "kumo=warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start kumo");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("kumo exited").expect("read");
+        if let Some(rest) = line.strip_prefix("Kumo listening on http://") {
+            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, addr }
+}
+
+fn echo_zip() -> Vec<u8> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--release", "--example", "echo_function", "--manifest-path"])
+        .arg(&manifest)
+        .status()
+        .expect("cargo build");
+    assert!(status.success());
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_kumo")).parent().expect("dir").join("examples/echo_function");
+    zip_of("bootstrap", &std::fs::read(bin).expect("echo binary"), 0o755)
+}
+
+fn zip_of(name: &str, data: &[u8], mode: u32) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file(name, zip::write::SimpleFileOptions::default().unix_permissions(mode)).expect("zip");
+    w.write_all(data).expect("zip write");
+    w.finish().expect("zip finish").into_inner()
+}
+
+struct Conn {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    addr: String,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> Conn {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+        tokio::spawn(conn);
+        Conn { sender, addr: addr.to_string() }
+    }
+
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Bytes, hyper::HeaderMap) {
+        let mut req = Request::builder().method(method).uri(path).header("host", &self.addr);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
+        self.sender.ready().await.expect("ready");
+        let resp = self.sender.send_request(req).await.expect("send");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, body, headers)
+    }
+
+    async fn invoke(&mut self, name: &str) -> Duration {
+        let start = Instant::now();
+        let (status, body, _) =
+            self.call("POST", &format!("/2015-03-31/functions/{name}/invocations"), PAYLOAD, &[]).await;
+        let elapsed = start.elapsed();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        elapsed
+    }
+}
+
+async fn create(conn: &mut Conn, name: &str, runtime: &str, handler: &str, zip: &[u8]) {
+    let body = serde_json::json!({
+        "FunctionName": name, "Runtime": runtime, "Handler": handler,
+        "Role": "arn:aws:iam::000000000000:role/bench", "MemorySize": 128,
+        "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(zip)},
+    });
+    let (status, body, _) = conn.call("POST", "/2015-03-31/functions", &body.to_string(), &[]).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+async fn throughput(addr: &str, name: &str, concurrency: usize, seconds: u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let addr = addr.to_string();
+        let name = name.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                conn.invoke(&name).await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    let start = Instant::now();
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("task");
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn cold_starts(
+    conn: &mut Conn,
+    prefix: &str,
+    runtime: &str,
+    handler: &str,
+    zip: &[u8],
+    n: usize,
+) -> (Duration, Vec<f64>) {
+    let mut client_side = Vec::new();
+    let mut init = Vec::new();
+    for i in 0..n {
+        let name = format!("{prefix}{i}");
+        create(conn, &name, runtime, handler, zip).await;
+        let start = Instant::now();
+        let (status, _, headers) = conn
+            .call("POST", &format!("/2015-03-31/functions/{name}/invocations"), PAYLOAD, &[("x-amz-log-type", "Tail")])
+            .await;
+        client_side.push(start.elapsed());
+        assert_eq!(status, 200);
+        let tail = headers
+            .get("x-amz-log-result")
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.as_bytes()).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        if let Some(v) =
+            tail.split("Init Duration: ").nth(1).and_then(|r| r.split(' ').next()).and_then(|v| v.parse().ok())
+        {
+            init.push(v);
+        }
+    }
+    client_side.sort();
+    init.sort_by(f64::total_cmp);
+    (client_side[client_side.len() / 2], init)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let zip = echo_zip();
+    let server = start_server(tmp.path());
+    rt.block_on(async {
+        let mut conn = Conn::open(&server.addr).await;
+        create(&mut conn, "echo", "provided.al2023", "bootstrap", &zip).await;
+        for _ in 0..300 {
+            conn.invoke("echo").await;
+        }
+        let mut samples: Vec<Duration> = Vec::with_capacity(3000);
+        for _ in 0..3000 {
+            samples.push(conn.invoke("echo").await);
+        }
+        samples.sort();
+        println!("warm sequential invoke (provided, lambda_runtime echo), 3000 calls after 300 warm-up:");
+        println!(
+            "  p50 {:.0} us   p90 {:.0} us   p99 {:.0} us   max {:.0} us",
+            us(pct(&samples, 0.5)),
+            us(pct(&samples, 0.9)),
+            us(pct(&samples, 0.99)),
+            us(*samples.last().expect("samples"))
+        );
+        for c in [1, 8, 64] {
+            // Warm the environments first so the measurement is of warm invokes.
+            throughput(&server.addr, "echo", c, 1).await;
+            let rate = throughput(&server.addr, "echo", c, 5).await;
+            println!("throughput at concurrency {c:>2}: {rate:>8.0} invokes/s");
+        }
+        let (provided_client, provided_init) = cold_starts(&mut conn, "cold-rs-", "provided.al2023", "bootstrap", &zip, 15).await;
+        println!(
+            "cold start provided (first invoke after create, 15 functions): median client-side {:.1} ms, median Init Duration {:.2} ms",
+            provided_client.as_secs_f64() * 1e3,
+            provided_init.get(provided_init.len() / 2).copied().unwrap_or(f64::NAN)
+        );
+        let py = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/echo.py")).expect("fixture");
+        let py_zip = zip_of("app.py", &py, 0o644);
+        let runtime = std::env::var("KUMO_BENCH_PYTHON").unwrap_or_else(|_| "python3.12".into());
+        let (py_client, py_init) = cold_starts(&mut conn, "cold-py-", &runtime, "app.handler", &py_zip, 15).await;
+        println!(
+            "cold start {runtime} (first invoke after create, 15 functions): median client-side {:.1} ms, median Init Duration {:.2} ms",
+            py_client.as_secs_f64() * 1e3,
+            py_init.get(py_init.len() / 2).copied().unwrap_or(f64::NAN)
+        );
+    });
+}

@@ -1,0 +1,428 @@
+//! Real command-line clients: the AWS CLI 1.x README walkthrough, boto3, and
+//! Kumo's own `kumo deploy / invoke / ls / logs / rm`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+/// The Python runtime to deploy with: python3.12 (the README's) when this
+/// machine has it, otherwise the newest python3.x the server's banner lists.
+/// The banner precedes the "listening" line, so it is complete once the server is up.
+pub fn python_runtime(server: &Server) -> String {
+    let lines = server.output.lock().expect("output lock").clone();
+    if lines.iter().any(|l| l.contains("runtime python3.12 ")) {
+        return "python3.12".to_string();
+    }
+    lines
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("runtime python3."))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u32>().ok())
+        .max()
+        .map(|minor| format!("python3.{minor}"))
+        .unwrap_or_else(|| {
+            panic!("the server found no python3.x runtime on this machine; banner:\n{}", lines.join("\n"))
+        })
+}
+
+/// What a finished subprocess printed.
+struct Ran {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    fn ok(self, what: &str) -> Ran {
+        assert!(self.success, "{what} failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// Runs a command to completion with a deadline (a hung client fails the test
+/// instead of hanging it). `what` names the command in failure messages.
+fn run(cmd: &mut Command, what: &str) -> Ran {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ran {
+        success: status.success(),
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+/// Kills a spawned child when the test ends, even if it panics.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// ----- AWS CLI -----
+
+/// The AWS CLI against Kumo, isolated from any real AWS configuration on the machine.
+struct AwsCli {
+    endpoint: String,
+    dir: std::path::PathBuf,
+    /// AWS CLI v2 needs `--cli-binary-format raw-in-base64-out` to send a raw payload; v1 has no such flag.
+    v2: bool,
+}
+
+impl AwsCli {
+    fn new(server: &Server, dir: &Path) -> AwsCli {
+        let version = match Command::new("aws").arg("--version").output() {
+            Ok(out) => format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            Err(e) => panic!(
+                "the AWS CLI (`aws`, version 1.x) is not on PATH ({e}); CI installs it with `python3 -m pip install awscli`"
+            ),
+        };
+        assert!(version.starts_with("aws-cli/"), "unexpected `aws --version` output: {version}");
+        AwsCli { endpoint: server.endpoint.clone(), dir: dir.to_path_buf(), v2: version.starts_with("aws-cli/2") }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("aws");
+        cmd.args(args)
+            .arg("--endpoint-url")
+            .arg(&self.endpoint)
+            .current_dir(&self.dir)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_DEFAULT_OUTPUT", "json")
+            // Never read the developer's ~/.aws, never go through a proxy: traffic stays on 127.0.0.1.
+            .env("AWS_CONFIG_FILE", self.dir.join("no-aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.dir.join("no-aws-credentials"))
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Ran {
+        run(&mut self.cmd(args), &format!("aws {}", args.join(" ")))
+    }
+}
+
+/// The README walkthrough, step by step, with the real AWS CLI.
+#[test]
+fn aws_cli_readme_walkthrough() {
+    let server = Server::start();
+    let runtime = python_runtime(&server);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zip = fixture_zip("python/echo.py", "app.py");
+    std::fs::write(tmp.path().join("fn.zip"), &zip).expect("write fn.zip");
+    let aws = AwsCli::new(&server, tmp.path());
+
+    // create-function prints the new FunctionConfiguration.
+    let created = aws
+        .run(&[
+            "lambda",
+            "create-function",
+            "--function-name",
+            "hello",
+            "--runtime",
+            &runtime,
+            "--handler",
+            "app.handler",
+            "--role",
+            ROLE,
+            "--zip-file",
+            "fileb://fn.zip",
+        ])
+        .ok("aws lambda create-function")
+        .json();
+    assert_eq!(created["FunctionName"], "hello");
+    assert_eq!(created["FunctionArn"], "arn:aws:lambda:us-east-1:000000000000:function:hello");
+    assert_eq!(created["Runtime"], runtime.as_str());
+    assert_eq!(created["Handler"], "app.handler");
+    assert_eq!(created["Role"], ROLE);
+    assert_eq!(created["CodeSize"], zip.len());
+    assert_eq!(created["Version"], "$LATEST");
+
+    // invoke writes the handler's result to out.json and prints StatusCode and the log tail.
+    let mut invoke_args = vec!["lambda", "invoke", "--function-name", "hello", "--payload", r#"{"x":1}"#];
+    if aws.v2 {
+        invoke_args.extend(["--cli-binary-format", "raw-in-base64-out"]);
+    }
+    invoke_args.extend(["--log-type", "Tail", "out.json"]);
+    let invoked = aws.run(&invoke_args).ok("aws lambda invoke").json();
+    assert_eq!(invoked["StatusCode"], 200, "{invoked}");
+    assert_eq!(invoked["ExecutedVersion"], "$LATEST", "{invoked}");
+    assert!(invoked.get("FunctionError").is_none(), "{invoked}");
+    let out: Value = serde_json::from_slice(&std::fs::read(tmp.path().join("out.json")).expect("out.json written"))
+        .expect("out.json is JSON");
+    assert_eq!(out["event"], json!({"x": 1}), "the handler got the payload: {out}");
+    assert_eq!(out["function_name"], "hello");
+    let request_id = out["request_id"].as_str().expect("request id").to_string();
+    let tail = base64::engine::general_purpose::STANDARD
+        .decode(invoked["LogResult"].as_str().expect("LogResult"))
+        .expect("LogResult is base64");
+    let tail = String::from_utf8_lossy(&tail);
+    assert!(tail.contains(&format!("START RequestId: {request_id}")), "{tail}");
+    assert!(tail.contains(&format!("handling {request_id}")), "the function's own output: {tail}");
+    assert!(tail.contains(&format!("END RequestId: {request_id}")), "{tail}");
+    assert!(tail.contains(&format!("REPORT RequestId: {request_id}")), "{tail}");
+
+    let listed = aws.run(&["lambda", "list-functions"]).ok("aws lambda list-functions").json();
+    let names: Vec<&str> =
+        listed["Functions"].as_array().expect("Functions").iter().filter_map(|f| f["FunctionName"].as_str()).collect();
+    assert_eq!(names, vec!["hello"]);
+
+    let got = aws.run(&["lambda", "get-function", "--function-name", "hello"]).ok("aws lambda get-function").json();
+    assert_eq!(got["Configuration"]["FunctionName"], "hello");
+    assert_eq!(got["Configuration"]["State"], "Active");
+    assert_eq!(got["Code"]["RepositoryType"], "S3");
+
+    // The invocation's log events reach the function's log group (the store may lag a moment).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let messages = loop {
+        let logs = aws
+            .run(&["logs", "filter-log-events", "--log-group-name", "/aws/lambda/hello"])
+            .ok("aws logs filter-log-events")
+            .json();
+        let messages: Vec<String> = logs["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["message"].as_str().map(str::to_string))
+            .collect();
+        if messages.iter().any(|m| m.starts_with(&format!("REPORT RequestId: {request_id}"))) {
+            break messages;
+        }
+        assert!(Instant::now() < deadline, "the REPORT line never reached the log group: {messages:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(messages.iter().any(|m| m.starts_with(&format!("START RequestId: {request_id}"))), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains(&format!("handling {request_id}"))), "{messages:?}");
+
+    aws.run(&["lambda", "delete-function", "--function-name", "hello"]).ok("aws lambda delete-function");
+    let gone = aws.run(&["lambda", "get-function", "--function-name", "hello"]);
+    assert!(!gone.success, "get-function after delete must fail: {}", gone.stdout);
+    assert!(gone.stderr.contains("ResourceNotFoundException"), "{}", gone.stderr);
+    let listed = aws.run(&["lambda", "list-functions"]).ok("aws lambda list-functions").json();
+    assert_eq!(listed["Functions"], json!([]));
+}
+
+// ----- boto3 -----
+
+const BOTO3_SCRIPT: &str = r#"
+import json, sys
+import boto3
+client = boto3.client(
+    "lambda",
+    endpoint_url=sys.argv[1],
+    region_name="us-east-1",
+    aws_access_key_id="test",
+    aws_secret_access_key="test",
+)
+resp = client.invoke(FunctionName="hello", Payload=json.dumps({"from": "boto3"}))
+print(json.dumps({
+    "status": resp["StatusCode"],
+    "error": resp.get("FunctionError"),
+    "version": resp.get("ExecutedVersion"),
+    "payload": json.loads(resp["Payload"].read()),
+}))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_invokes_a_function() {
+    let server = Server::start();
+    let runtime = python_runtime(&server);
+    create_python(&server.lambda(), "hello", &runtime, "python/echo.py").await;
+    let endpoint = server.endpoint.clone();
+    // Subprocesses block: run them off the async runtime. A missing boto3 is
+    // reported outside the blocking task so its message reaches the test output as is.
+    let ran = tokio::task::spawn_blocking(move || {
+        let probe = Command::new("python3").args(["-c", "import boto3"]).output();
+        if !probe.as_ref().is_ok_and(|out| out.status.success()) {
+            return Err(format!(
+                "python3 with boto3 is needed for this test ({probe:?}); CI installs it with `python3 -m pip install boto3`"
+            ));
+        }
+        Ok(run(
+            Command::new("python3")
+                .args(["-c", BOTO3_SCRIPT, &endpoint])
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+                .env("NO_PROXY", "127.0.0.1,localhost")
+                .env("no_proxy", "127.0.0.1,localhost")
+                .env_remove("AWS_PROFILE"),
+            "python3 boto3 script",
+        ))
+    })
+    .await
+    .expect("boto3 task")
+    .unwrap_or_else(|missing| panic!("{missing}"))
+    .ok("the boto3 script");
+    let out = ran.json();
+    assert_eq!(out["status"], 200, "{out}");
+    assert_eq!(out["error"], Value::Null, "{out}");
+    assert_eq!(out["version"], "$LATEST", "{out}");
+    assert_eq!(out["payload"]["event"], json!({"from": "boto3"}), "{out}");
+    assert_eq!(out["payload"]["function_name"], "hello", "{out}");
+}
+
+// ----- the kumo CLI -----
+
+fn kumo(server: &Server, args: &[&str]) -> Ran {
+    run(
+        Command::new(kumo_bin()).args(args).arg("--endpoint").arg(&server.endpoint).env("NO_PROXY", "127.0.0.1"),
+        &format!("kumo {}", args.join(" ")),
+    )
+}
+
+/// A handler that says which deployment it is and prints a line we can look for in the logs.
+fn app_py(version: u32) -> String {
+    format!(
+        "def handler(event, context):\n    print(\"v{version} handling\", context.aws_request_id, event.get(\"marker\", \"\"))\n    return {{\"version\": {version}, \"x\": event.get(\"x\")}}\n"
+    )
+}
+
+/// Runs `kumo logs` until its output contains every needle (log events may reach the store a moment late).
+fn kumo_logs_until(server: &Server, args: &[&str], needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let out = kumo(server, args).ok("kumo logs").stdout;
+        if needles.iter().all(|n| out.contains(n)) {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "`kumo {}` never showed {needles:?}:\n{out}", args.join(" "));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn kumo_cli_deploy_invoke_ls_logs_rm() {
+    let server = Server::start();
+    let runtime = python_runtime(&server);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = dir.path().join("app.py");
+    let dir_arg = dir.path().to_str().expect("utf-8 temp path");
+    let deploy = ["deploy", dir_arg, "--name", "hello2", "--runtime", runtime.as_str(), "--handler", "app.handler"];
+
+    // First deploy creates the function from the folder.
+    std::fs::write(&app, app_py(1)).expect("write app.py");
+    let created = kumo(&server, &deploy).ok("kumo deploy (create)");
+    assert!(created.stdout.starts_with("created hello2 "), "{}", created.stdout);
+    let ran = kumo(&server, &["invoke", "hello2", r#"{"x":1}"#]).ok("kumo invoke");
+    let result: Value = serde_json::from_str(ran.stdout.trim()).expect("kumo invoke prints the result as JSON");
+    assert_eq!(result, json!({"version": 1, "x": 1}));
+    assert!(ran.stderr.contains("REPORT RequestId: "), "the REPORT line goes to stderr: {}", ran.stderr);
+    assert!(!ran.stdout.contains("REPORT"), "stdout holds only the result: {}", ran.stdout);
+
+    // Deploying again with changed code updates it in place.
+    std::fs::write(&app, app_py(2)).expect("rewrite app.py");
+    let updated = kumo(&server, &deploy).ok("kumo deploy (update)");
+    assert!(updated.stdout.starts_with("updated hello2 "), "{}", updated.stdout);
+    let ran = kumo(&server, &["invoke", "hello2", r#"{"x":1}"#]).ok("kumo invoke after update");
+    let result: Value = serde_json::from_str(ran.stdout.trim()).expect("result JSON");
+    assert_eq!(result, json!({"version": 2, "x": 1}), "the new code runs after the second deploy");
+
+    let ls = kumo(&server, &["ls"]).ok("kumo ls").stdout;
+    let row = ls.lines().find(|l| l.split_whitespace().next() == Some("hello2"));
+    assert!(row.is_some_and(|r| r.contains(runtime.as_str())), "kumo ls lists hello2 with its runtime:\n{ls}");
+
+    let logs =
+        kumo_logs_until(&server, &["logs", "hello2"], &["START RequestId: ", "REPORT RequestId: ", "v2 handling"]);
+    assert!(logs.contains("v1 handling"), "both deployments' output is in the log group:\n{logs}");
+    kumo_logs_until(
+        &server,
+        &["logs", "hello2", "--since", "10m"],
+        &["START RequestId: ", "REPORT RequestId: ", "v2 handling"],
+    );
+
+    // --follow prints what an invocation made after it started.
+    let mut follow = KillOnDrop(
+        Command::new(kumo_bin())
+            .args(["logs", "hello2", "--follow", "--endpoint", &server.endpoint])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kumo logs --follow"),
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = follow.0.stdout.take().expect("follow stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // It first prints the existing events: once one arrives, it is running and polling.
+    let first = rx.recv_timeout(Duration::from_secs(20)).expect("kumo logs --follow printed the existing events");
+    assert!(!first.is_empty());
+    let marker = format!("follow-marker-{}", std::process::id());
+    kumo(&server, &["invoke", "hello2", &json!({"marker": marker}).to_string()]).ok("kumo invoke while following");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(&marker) => {
+                assert!(line.contains("v2 handling"), "{line}");
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("kumo logs --follow never printed the new invocation's line ({e})"),
+        }
+    }
+    drop(follow);
+
+    // rm deletes it: ls no longer lists it, invoking it fails.
+    let rm = kumo(&server, &["rm", "hello2"]).ok("kumo rm");
+    assert!(rm.stdout.contains("deleted hello2"), "{}", rm.stdout);
+    let ls = kumo(&server, &["ls"]).ok("kumo ls after rm").stdout;
+    assert!(!ls.lines().any(|l| l.split_whitespace().next() == Some("hello2")), "{ls}");
+    let after = kumo(&server, &["invoke", "hello2", "{}"]);
+    assert!(!after.success, "invoking a deleted function exits non-zero: {}", after.stdout);
+    assert!(after.stderr.contains("ResourceNotFoundException"), "{}", after.stderr);
+    assert!(
+        after.stderr.contains("Function not found: arn:aws:lambda:us-east-1:000000000000:function:hello2"),
+        "{}",
+        after.stderr
+    );
+}
