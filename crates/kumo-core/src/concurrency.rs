@@ -95,12 +95,12 @@ impl Concurrency {
     }
 
     pub fn release(&mut self, function: &str) {
-        if let Some(entry) = self.functions.get_mut(function) {
-            if entry.in_flight > 0 {
-                entry.in_flight -= 1;
-                if entry.reserved.is_none() {
-                    self.unreserved_in_flight = self.unreserved_in_flight.saturating_sub(1);
-                }
+        if let Some(entry) = self.functions.get_mut(function)
+            && entry.in_flight > 0
+        {
+            entry.in_flight -= 1;
+            if entry.reserved.is_none() {
+                self.unreserved_in_flight = self.unreserved_in_flight.saturating_sub(1);
             }
         }
     }

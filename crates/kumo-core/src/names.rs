@@ -131,10 +131,10 @@ impl FunctionRef {
         if !is_function_name(name) {
             return Err(NameError::BadPattern);
         }
-        if let Some(a) = account {
-            if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(NameError::BadPattern);
-            }
+        if let Some(a) = account
+            && (a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(NameError::BadPattern);
         }
         let qualifier = match qualifier {
             None => None,

@@ -282,10 +282,8 @@ async fn filter_log_events(s: &AppState, input: Value) -> ApiResult<Response> {
         })
         .collect();
     let mut out = json!({"events": items, "searchedLogStreams": []});
-    if more {
-        if let Some(last) = events.get(max - 1) {
-            out["nextToken"] = json!(last.id.to_string());
-        }
+    if more && let Some(last) = events.get(max - 1) {
+        out["nextToken"] = json!(last.id.to_string());
     }
     Ok(reply(out))
 }

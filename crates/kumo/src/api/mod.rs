@@ -70,10 +70,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
 /// Every response carries `x-amzn-RequestId`, as AWS's do.
 async fn request_id(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
-    if !resp.headers().contains_key("x-amzn-requestid") {
-        if let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-            resp.headers_mut().insert("x-amzn-requestid", v);
-        }
+    if !resp.headers().contains_key("x-amzn-requestid")
+        && let Ok(v) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+    {
+        resp.headers_mut().insert("x-amzn-requestid", v);
     }
     resp
 }

@@ -339,10 +339,11 @@ impl Engine {
             return Err(revision_mismatch());
         }
         // Lambda publishes nothing new when neither code nor configuration changed.
-        if let Some(last) = state.versions.values().next_back() {
-            if state.latest.same_content_as(last) && description.is_none() {
-                return Ok(self.view(&state, last.clone(), Some(last.version.to_string())));
-            }
+        if let Some(last) = state.versions.values().next_back()
+            && state.latest.same_content_as(last)
+            && description.is_none()
+        {
+            return Ok(self.view(&state, last.clone(), Some(last.version.to_string())));
         }
         let number = state.meta.next_version;
         let mut config = state.latest.config.clone();

@@ -277,18 +277,25 @@ pub struct Environment {
     pub tmp_dir: Option<std::path::PathBuf>,
 }
 
+/// The parts a freshly spawned environment is assembled from.
+pub struct NewEnvironment {
+    pub id: String,
+    pub version: Arc<FunctionVersion>,
+    pub sandbox: Arc<Sandbox>,
+    pub log: Arc<EnvLog>,
+    pub freeze_between_invocations: bool,
+    pub spawned_at: Instant,
+    pub tmp_dir: Option<std::path::PathBuf>,
+}
+
 impl Environment {
-    /// Assembles an environment around a freshly spawned sandbox.
+    /// Assembles an environment around a freshly spawned sandbox; `listener`
+    /// starts its Runtime API server.
     pub fn new(
-        id: String,
-        version: Arc<FunctionVersion>,
-        sandbox: Arc<Sandbox>,
-        log: Arc<EnvLog>,
-        freeze_between_invocations: bool,
-        spawned_at: Instant,
+        parts: NewEnvironment,
         listener: impl FnOnce(Arc<EnvShared>) -> tokio::task::AbortHandle,
-        tmp_dir: Option<std::path::PathBuf>,
     ) -> Arc<Environment> {
+        let NewEnvironment { id, version, sandbox, log, freeze_between_invocations, spawned_at, tmp_dir } = parts;
         let (init_tx, init_rx) = oneshot::channel();
         let shared = Arc::new(EnvShared {
             sandbox,

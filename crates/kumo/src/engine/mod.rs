@@ -111,10 +111,10 @@ impl Engine {
         let mut functions = HashMap::new();
         let mut concurrency = Concurrency::new(cfg.account_concurrency);
         for f in store.load_functions().await? {
-            if let Some(r) = f.meta.reserved_concurrency {
-                if concurrency.set_reserved(&f.latest.name, Some(r)).is_err() {
-                    tracing::warn!(function = %f.latest.name, "stored reserved concurrency exceeds the account limit; ignored");
-                }
+            if let Some(r) = f.meta.reserved_concurrency
+                && concurrency.set_reserved(&f.latest.name, Some(r)).is_err()
+            {
+                tracing::warn!(function = %f.latest.name, "stored reserved concurrency exceeds the account limit; ignored");
             }
             let state = FunctionState {
                 versions: f

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use kumo_core::function::{FunctionVersion, VersionId};
 use kumo_core::{logfmt, runtime};
 
-use super::environment::Environment;
+use super::environment::{Environment, NewEnvironment};
 use super::envlog::EnvLog;
 use crate::sandbox::{SandboxSpec, Sandboxes};
 use crate::store::Store;
@@ -171,14 +171,16 @@ impl Pool {
         }
         self.live.fetch_add(1, Ordering::Relaxed);
         Ok(Environment::new(
-            id,
-            self.version.clone(),
-            Arc::new(sandbox),
-            log,
-            ctx.freeze,
-            spawned_at,
+            NewEnvironment {
+                id,
+                version: self.version.clone(),
+                sandbox: Arc::new(sandbox),
+                log,
+                freeze_between_invocations: ctx.freeze,
+                spawned_at,
+                tmp_dir: Some(tmp_dir),
+            },
             |shared| crate::runtime_api::serve(listener, shared),
-            Some(tmp_dir),
         ))
     }
 }

@@ -195,16 +195,16 @@ fn find_python(minor: u32) -> Option<Interpreter> {
     let name = format!("python3.{minor}");
     let mut candidates: Vec<PathBuf> = path_dirs().into_iter().map(|d| d.join(&name)).collect();
     let pyenv_root = std::env::var_os("PYENV_ROOT").map(PathBuf::from).or_else(|| home().map(|h| h.join(".pyenv")));
-    if let Some(root) = pyenv_root {
-        if let Ok(entries) = std::fs::read_dir(root.join("versions")) {
-            let mut versions: Vec<PathBuf> = entries
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("3.{minor}.")))
-                .map(|e| e.path().join("bin").join(&name))
-                .collect();
-            versions.sort();
-            candidates.extend(versions.into_iter().rev());
-        }
+    if let Some(root) = pyenv_root
+        && let Ok(entries) = std::fs::read_dir(root.join("versions"))
+    {
+        let mut versions: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("3.{minor}.")))
+            .map(|e| e.path().join("bin").join(&name))
+            .collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev());
     }
     candidates.extend([PathBuf::from("/usr/bin").join(&name), PathBuf::from("/usr/local/bin").join(&name)]);
     candidates.retain(|p| p.is_file());
@@ -229,15 +229,15 @@ fn has_boto3(interpreter: &Path, minor: u32) -> bool {
 fn find_node(major: u32) -> Option<Interpreter> {
     let mut candidates: Vec<PathBuf> =
         path_dirs().into_iter().flat_map(|d| [d.join("node"), d.join("nodejs")]).collect();
-    if let Some(h) = home() {
-        if let Ok(entries) = std::fs::read_dir(h.join(".nvm/versions/node")) {
-            candidates.extend(
-                entries
-                    .flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("v{major}.")))
-                    .map(|e| e.path().join("bin/node")),
-            );
-        }
+    if let Some(h) = home()
+        && let Ok(entries) = std::fs::read_dir(h.join(".nvm/versions/node"))
+    {
+        candidates.extend(
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("v{major}.")))
+                .map(|e| e.path().join("bin/node")),
+        );
     }
     candidates.into_iter().filter(|p| p.is_file()).find_map(|path| {
         let version = interpreter_version(&path, RuntimeFamily::Node { major })?;

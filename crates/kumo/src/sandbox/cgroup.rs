@@ -126,23 +126,23 @@ impl CgroupLayout {
     /// Creates Kumo's parent groups and checks they are writable. Returns what works.
     pub fn prepare(&self) -> Capabilities {
         let mut caps = Capabilities::default();
-        if let Some((dir, v1)) = &self.memory {
-            if fs::create_dir_all(dir).is_ok() {
-                if !*v1 {
-                    // v2: children get the memory controller only if the parent delegates it.
-                    let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +pids");
-                }
-                caps.memory = true;
+        if let Some((dir, v1)) = &self.memory
+            && fs::create_dir_all(dir).is_ok()
+        {
+            if !*v1 {
+                // v2: children get the memory controller only if the parent delegates it.
+                let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +pids");
             }
+            caps.memory = true;
         }
         if let Some(dir) = &self.unified {
             caps.freeze_v2 = fs::create_dir_all(dir).is_ok() && dir.join("cgroup.freeze").exists();
             caps.kill_v2 = dir.join("cgroup.kill").exists();
         }
-        if !caps.freeze_v2 {
-            if let Some(dir) = &self.freezer_v1 {
-                caps.freeze_v1 = fs::create_dir_all(dir).is_ok();
-            }
+        if !caps.freeze_v2
+            && let Some(dir) = &self.freezer_v1
+        {
+            caps.freeze_v1 = fs::create_dir_all(dir).is_ok();
         }
         caps
     }
@@ -150,28 +150,28 @@ impl CgroupLayout {
     /// Makes the groups of one environment.
     pub fn create(&self, caps: &Capabilities, id: &str, memory_limit: u64) -> Result<EnvCgroup, CgroupError> {
         let mut group = EnvCgroup::default();
-        if caps.memory {
-            if let Some((parent, v1)) = &self.memory {
-                let dir = parent.join(id);
-                mkdir(&dir)?;
-                let (limit_file, peak_file, events_file) = if *v1 {
-                    ("memory.limit_in_bytes", "memory.max_usage_in_bytes", "memory.oom_control")
-                } else {
-                    ("memory.max", "memory.peak", "memory.events")
-                };
-                write_file(&dir.join(limit_file), memory_limit.to_string().as_bytes())?;
-                if *v1 {
-                    // Without swap accounting this file is absent; with it, swap must not extend the limit.
-                    let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), memory_limit.to_string());
-                } else {
-                    let _ = fs::write(dir.join("memory.swap.max"), "0");
-                }
-                group.memory_procs = Some(open_rw(&dir.join("cgroup.procs"))?);
-                group.peak = open_rw(&dir.join(peak_file)).ok();
-                group.oom_events = Some(dir.join(events_file));
-                group.memory_v1 = *v1;
-                group.dirs.push(dir);
+        if caps.memory
+            && let Some((parent, v1)) = &self.memory
+        {
+            let dir = parent.join(id);
+            mkdir(&dir)?;
+            let (limit_file, peak_file, events_file) = if *v1 {
+                ("memory.limit_in_bytes", "memory.max_usage_in_bytes", "memory.oom_control")
+            } else {
+                ("memory.max", "memory.peak", "memory.events")
+            };
+            write_file(&dir.join(limit_file), memory_limit.to_string().as_bytes())?;
+            if *v1 {
+                // Without swap accounting this file is absent; with it, swap must not extend the limit.
+                let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), memory_limit.to_string());
+            } else {
+                let _ = fs::write(dir.join("memory.swap.max"), "0");
             }
+            group.memory_procs = Some(open_rw(&dir.join("cgroup.procs"))?);
+            group.peak = open_rw(&dir.join(peak_file)).ok();
+            group.oom_events = Some(dir.join(events_file));
+            group.memory_v1 = *v1;
+            group.dirs.push(dir);
         }
         if caps.freeze_v2 {
             if let Some(parent) = &self.unified {
@@ -184,14 +184,14 @@ impl CgroupLayout {
                 group.freeze = open_rw(&dir.join("cgroup.freeze")).ok().map(|f| (f, FreezeKind::V2));
                 group.kill = caps.kill_v2.then(|| dir.join("cgroup.kill"));
             }
-        } else if caps.freeze_v1 {
-            if let Some(parent) = &self.freezer_v1 {
-                let dir = parent.join(id);
-                mkdir(&dir)?;
-                group.freezer_procs = Some(open_rw(&dir.join("cgroup.procs"))?);
-                group.freeze = open_rw(&dir.join("freezer.state")).ok().map(|f| (f, FreezeKind::V1));
-                group.dirs.push(dir);
-            }
+        } else if caps.freeze_v1
+            && let Some(parent) = &self.freezer_v1
+        {
+            let dir = parent.join(id);
+            mkdir(&dir)?;
+            group.freezer_procs = Some(open_rw(&dir.join("cgroup.procs"))?);
+            group.freeze = open_rw(&dir.join("freezer.state")).ok().map(|f| (f, FreezeKind::V1));
+            group.dirs.push(dir);
         }
         Ok(group)
     }
@@ -324,10 +324,10 @@ impl EnvCgroup {
 
     /// Kills every process in the environment. Returns false if no group could do it.
     pub fn kill_all(&self) -> bool {
-        if let Some(kill) = &self.kill {
-            if fs::write(kill, "1").is_ok() {
-                return true;
-            }
+        if let Some(kill) = &self.kill
+            && fs::write(kill, "1").is_ok()
+        {
+            return true;
         }
         let mut any = false;
         for dir in &self.dirs {

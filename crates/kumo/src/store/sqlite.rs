@@ -86,9 +86,12 @@ CREATE INDEX invocations_by_function ON invocations (function, start_ms);
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
+/// A control-plane change, applied inside the writer's transaction.
+type DurableWrite = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> + Send>;
+
 enum WriteOp {
     /// A control-plane change: must be durable before the caller answers.
-    Durable(Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> + Send>, Ack),
+    Durable(DurableWrite, Ack),
     Logs(Vec<LogEvent>),
     Metering(MeteringRecord),
     Flush(Ack),
