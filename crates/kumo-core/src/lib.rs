@@ -14,3 +14,20 @@ pub mod runtime;
 pub mod time;
 
 pub use error::{ApiError, ErrorCode};
+
+#[cfg(test)]
+mod invariants {
+    /// The core must stay free of IO: only these dependencies are allowed.
+    #[test]
+    fn core_has_no_io_dependencies() {
+        let manifest = include_str!("../Cargo.toml");
+        let deps = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
+        let names: Vec<&str> = deps
+            .lines()
+            .filter_map(|l| l.split('=').next())
+            .map(str::trim)
+            .filter(|n| !n.is_empty() && !n.starts_with('#'))
+            .collect();
+        assert_eq!(names, vec!["serde", "serde_json", "thiserror"], "kumo-core must not gain IO dependencies");
+    }
+}

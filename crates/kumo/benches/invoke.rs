@@ -32,7 +32,9 @@ impl Drop for Server {
 }
 
 fn start_server(data_dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kumo"))
+    let kumo =
+        std::env::var_os("KUMO_BENCH_KUMO").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_kumo").into());
+    let mut child = Command::new(kumo)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "kumo=warn")
@@ -52,14 +54,20 @@ fn start_server(data_dir: &std::path::Path) -> Server {
 }
 
 fn echo_zip() -> Vec<u8> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--release", "--example", "echo_function", "--manifest-path"])
-        .arg(&manifest)
-        .status()
-        .expect("cargo build");
-    assert!(status.success());
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_kumo")).parent().expect("dir").join("examples/echo_function");
+    // KUMO_BENCH_ECHO=path uses an already built echo function (for profiling runs).
+    let bin = match std::env::var_os("KUMO_BENCH_ECHO") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "--quiet", "--release", "--example", "echo_function", "--manifest-path"])
+                .arg(&manifest)
+                .status()
+                .expect("cargo build");
+            assert!(status.success());
+            PathBuf::from(env!("CARGO_BIN_EXE_kumo")).parent().expect("dir").join("examples/echo_function")
+        }
+    };
     zip_of("bootstrap", &std::fs::read(bin).expect("echo binary"), 0o755)
 }
 

@@ -24,6 +24,7 @@ pub struct ServeOptions {
     pub account_concurrency: u32,
     pub freeze: bool,
     pub runtime_overrides: Vec<(String, PathBuf)>,
+    pub prewarm_sandboxes: usize,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -47,6 +48,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             freeze: opts.freeze,
             api_endpoint: endpoint.clone(),
             runtime_overrides: opts.runtime_overrides.clone(),
+            prewarm_sandboxes: opts.prewarm_sandboxes,
         },
         store,
     )

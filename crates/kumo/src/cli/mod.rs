@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Let environments run between invocations (for attaching debuggers); Lambda freezes them.
     #[arg(long)]
     no_freeze: bool,
+    /// Sandbox shells kept pre-started (cgroups joined) so cold starts skip that cost.
+    #[arg(long, env = "KUMO_PREWARM_SANDBOXES", default_value_t = 2)]
+    prewarm_sandboxes: usize,
     /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).
     #[arg(long = "runtime-path", value_parser = parse_runtime_path)]
     runtime_paths: Vec<(String, PathBuf)>,
@@ -127,6 +130,7 @@ pub fn main() -> ExitCode {
                     account_concurrency: a.account_concurrency,
                     freeze: !a.no_freeze,
                     runtime_overrides: a.runtime_paths,
+                    prewarm_sandboxes: a.prewarm_sandboxes,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

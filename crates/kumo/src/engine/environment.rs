@@ -11,7 +11,7 @@
 //!      +--/init/error or exit--> dead <-- exit, timeout, crash ------+
 //! ```
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,14 @@ use tokio::sync::{Notify, oneshot};
 
 use super::envlog::EnvLog;
 use crate::sandbox::{ExitInfo, Sandbox};
+
+/// Environments started and not yet fully destroyed (processes reaped,
+/// cgroups removed) in this process; shutdown waits for it to reach zero.
+static UNDESTROYED: AtomicUsize = AtomicUsize::new(0);
+
+pub fn undestroyed_environments() -> usize {
+    UNDESTROYED.load(Ordering::Acquire)
+}
 
 /// One event as the runtime receives it from `/next`.
 #[derive(Debug)]
@@ -296,6 +304,7 @@ impl Environment {
         listener: impl FnOnce(Arc<EnvShared>) -> tokio::task::AbortHandle,
     ) -> Arc<Environment> {
         let NewEnvironment { id, version, sandbox, log, freeze_between_invocations, spawned_at, tmp_dir } = parts;
+        UNDESTROYED.fetch_add(1, Ordering::AcqRel);
         let (init_tx, init_rx) = oneshot::channel();
         let shared = Arc::new(EnvShared {
             sandbox,
@@ -502,6 +511,7 @@ impl Environment {
             }
         })
         .await;
+        UNDESTROYED.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

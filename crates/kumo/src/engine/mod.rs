@@ -50,6 +50,8 @@ pub struct EngineConfig {
     /// Kumo's own API endpoint, handed to functions as `AWS_ENDPOINT_URL`.
     pub api_endpoint: String,
     pub runtime_overrides: Vec<(String, PathBuf)>,
+    /// Sandbox shells kept started (cgroups joined) ahead of cold starts.
+    pub prewarm_sandboxes: usize,
 }
 
 /// One function in memory.
@@ -106,7 +108,7 @@ impl Engine {
     pub async fn start(cfg: EngineConfig, store: Arc<dyn Store>) -> Result<Arc<Engine>, EngineError> {
         let code = CodeStore::new(&cfg.data_dir).map_err(EngineError::Code)?;
         let runtimes = RuntimeCatalog::discover(&cfg.data_dir, &cfg.runtime_overrides)?;
-        let sandboxes = Sandboxes::detect();
+        let sandboxes = Sandboxes::detect(cfg.prewarm_sandboxes);
         let _ = std::fs::remove_dir_all(cfg.data_dir.join("envs"));
         let mut functions = HashMap::new();
         let mut concurrency = Concurrency::new(cfg.account_concurrency);
@@ -247,13 +249,14 @@ impl Engine {
         for pool in &pools {
             pool.retire();
         }
-        // Give the destroy tasks a moment to reap their processes.
-        for _ in 0..100 {
-            if pools.iter().all(|p| p.live() == 0) {
+        // Wait for the destroy tasks: processes reaped, cgroups removed.
+        for _ in 0..500 {
+            if environment::undestroyed_environments() == 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        drop(pools);
         let _ = self.store.flush().await;
         self.sandboxes.shutdown();
     }

@@ -169,6 +169,7 @@ impl Pool {
             log.attach(output.fd);
             log.spawn_reader();
         }
+        tracing::debug!(function = %v.name, spawn_us = spawned_at.elapsed().as_micros() as u64, "environment spawned");
         self.live.fetch_add(1, Ordering::Relaxed);
         Ok(Environment::new(
             NewEnvironment {

@@ -196,6 +196,38 @@ impl CgroupLayout {
         Ok(group)
     }
 
+    /// Removes what a Kumo server that died without cleaning up (kill -9, a
+    /// crash) left behind: sibling `kumo-<pid>` groups whose process is gone,
+    /// with any environment still inside them. Dying memory cgroups slow the
+    /// whole memory controller down, so they must not pile up.
+    pub fn remove_stale_siblings(&self) -> usize {
+        let mut removed = 0;
+        for parent in [self.memory.as_ref().map(|m| &m.0), self.unified.as_ref(), self.freezer_v1.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|dir| dir.parent())
+        {
+            let Ok(entries) = fs::read_dir(parent) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(pid) = name.strip_prefix("kumo-").and_then(|p| p.parse::<u32>().ok()) else { continue };
+                if Path::new(&format!("/proc/{pid}")).exists() {
+                    continue;
+                }
+                let dir = entry.path();
+                if let Ok(envs) = fs::read_dir(&dir) {
+                    for env in envs.flatten().filter(|e| e.path().is_dir()) {
+                        kill_and_remove(&env.path());
+                    }
+                }
+                if fs::remove_dir(&dir).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Removes Kumo's parent groups (at shutdown, once every environment is gone).
     pub fn remove_parents(&self) {
         for dir in
@@ -219,6 +251,24 @@ impl CgroupLayout {
             },
             if caps.kill_v2 { "cgroup.kill" } else { "signals" },
         )
+    }
+}
+
+/// Kills every process in a group and removes it (retrying while the kernel releases it).
+fn kill_and_remove(dir: &Path) {
+    let _ = fs::write(dir.join("cgroup.kill"), "1");
+    let _ = fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = fs::write(dir.join("cgroup.freeze"), "0");
+    for _ in 0..50 {
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
 }
 
@@ -279,6 +329,21 @@ impl EnvCgroup {
             .flatten()
             .map(AsRawFd::as_raw_fd)
             .collect()
+    }
+
+    /// Sets the memory limit (a pre-started shell gets its function's limit when claimed).
+    pub fn set_memory_limit(&self, bytes: u64) -> Result<(), CgroupError> {
+        let Some(dir) = self.dirs.first().filter(|_| self.memory_procs.is_some()) else { return Ok(()) };
+        let file = if self.memory_v1 { "memory.limit_in_bytes" } else { "memory.max" };
+        if self.memory_v1 {
+            // memsw (when present) must stay >= the memory limit: lower it after, raise it before.
+            let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), bytes.to_string());
+        }
+        write_file(&dir.join(file), bytes.to_string().as_bytes())?;
+        if self.memory_v1 {
+            let _ = fs::write(dir.join("memory.memsw.limit_in_bytes"), bytes.to_string());
+        }
+        Ok(())
     }
 
     pub fn can_freeze(&self) -> bool {

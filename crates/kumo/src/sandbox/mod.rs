@@ -9,4 +9,4 @@ pub mod cgroup;
 mod process;
 
 pub use cgroup::{Capabilities, CgroupLayout};
-pub use process::{ExitInfo, OutputPipe, Sandbox, SandboxError, SandboxSpec, Sandboxes};
+pub use process::{ExitInfo, OutputPipe, SHELL_ARG, Sandbox, SandboxError, SandboxSpec, Sandboxes, shell_main};

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::cgroup::{Capabilities, CgroupError, CgroupLayout, EnvCgroup};
 
@@ -35,27 +35,46 @@ pub struct SandboxSpec {
 
 /// The host's sandboxing facilities, detected once per server.
 pub struct Sandboxes {
-    layout: CgroupLayout,
+    layout: Arc<CgroupLayout>,
     caps: Capabilities,
+    shells: Arc<ShellPool>,
 }
 
 impl Sandboxes {
-    pub fn detect() -> Sandboxes {
-        let layout = CgroupLayout::detect(&format!("kumo-{}", std::process::id()));
+    /// Detects cgroups and starts keeping `prewarm` sandbox shells ready.
+    /// Must be called inside the tokio runtime.
+    pub fn detect(prewarm: usize) -> Sandboxes {
+        let layout = Arc::new(CgroupLayout::detect(&format!("kumo-{}", std::process::id())));
+        let stale = layout.remove_stale_siblings();
+        if stale > 0 {
+            tracing::info!(stale, "removed cgroups left by Kumo servers that did not shut down cleanly");
+        }
         let caps = layout.prepare();
-        Sandboxes { layout, caps }
+        let shells = Arc::new(ShellPool::new(layout.clone(), caps, prewarm));
+        shells.refill();
+        Sandboxes { layout, caps, shells }
     }
 
     pub fn describe(&self) -> String {
-        self.layout.describe(&self.caps)
+        format!("{}; {} pre-started sandbox shells", self.layout.describe(&self.caps), self.shells.target)
     }
 
     pub fn capabilities(&self) -> Capabilities {
         self.caps
     }
 
-    /// Starts the runtime process of one environment.
+    /// Starts the runtime process of one environment: in a pre-started shell
+    /// when one is ready (its cgroups already joined), else from scratch.
     pub fn spawn(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
+        let shell = self.shells.take();
+        self.shells.refill();
+        match shell {
+            Some(shell) => shell.launch(spec),
+            None => self.spawn_direct(spec),
+        }
+    }
+
+    fn spawn_direct(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         let mut cgroup = self.layout.create(&self.caps, &spec.id, spec.memory_limit_bytes)?;
         let (read_end, write_end) = pipe().map_err(SandboxError::Pipe)?;
         let stderr_end = write_end.try_clone().map_err(SandboxError::Pipe)?;
@@ -86,19 +105,196 @@ impl Sandboxes {
         // Dropping the command closes our copies of the pipe's write end, so
         // the reader sees EOF when the last process of the tree exits.
         drop(tokio_cmd);
-        let pid = child.id().map_or(0, |p| p as i32);
-        Ok(Sandbox {
-            pid,
-            child: tokio::sync::Mutex::new(Some(child)),
-            cgroup: Mutex::new(cgroup),
-            output: Some(OutputPipe { fd: read_end }),
-            stopped_by_signal: std::sync::atomic::AtomicBool::new(false),
-        })
+        Ok(Sandbox::assemble(child, cgroup, read_end))
     }
 
-    /// Removes Kumo's parent cgroups; call once all sandboxes are gone.
+    /// Kills the idle shells and removes Kumo's parent cgroups; call once all sandboxes are gone.
     pub fn shutdown(&self) {
+        self.shells.drain();
         self.layout.remove_parents();
+    }
+}
+
+/// The argument that makes `kumo` a sandbox shell instead of the CLI.
+pub const SHELL_ARG: &str = "__kumo-sandbox-shell";
+
+/// The launch instructions a shell reads from its stdin.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LaunchSpec {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: PathBuf,
+}
+
+/// Entry point of a pre-started sandbox shell (`kumo __kumo-sandbox-shell`).
+///
+/// The slow part of starting an environment on cgroup v1 is joining the memory
+/// cgroup (milliseconds: the kernel waits for an RCU grace period). A shell does
+/// that ahead of time, then waits on stdin for what to run and `exec`s it, so
+/// a cold start pays only for exec and the runtime's own init.
+pub fn shell_main() -> ! {
+    let mut input = Vec::new();
+    let spec: Option<LaunchSpec> =
+        io::Read::read_to_end(&mut io::stdin(), &mut input).ok().and_then(|_| serde_json::from_slice(&input).ok());
+    let Some(spec) = spec else {
+        // Kumo closed the pipe without a spec: it is shutting down or discarding us.
+        std::process::exit(0);
+    };
+    let err = std::process::Command::new(&spec.program)
+        .args(&spec.args)
+        .env_clear()
+        .envs(spec.env)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .exec();
+    eprintln!("fork/exec {}: {err}", spec.program.display());
+    std::process::exit(if err.kind() == io::ErrorKind::NotFound { 127 } else { 126 });
+}
+
+/// A shell waiting for its launch spec, already in its own cgroups.
+struct Shell {
+    child: tokio::process::Child,
+    cgroup: EnvCgroup,
+    output: OwnedFd,
+    spec_pipe: File,
+}
+
+impl Shell {
+    fn start(layout: &CgroupLayout, caps: &Capabilities) -> Result<Shell, SandboxError> {
+        let id = format!("env-{}", uuid::Uuid::new_v4().simple());
+        let mut cgroup = layout.create(caps, &id, u64::MAX / 2)?;
+        let (read_end, write_end) = pipe().map_err(SandboxError::Pipe)?;
+        let stderr_end = write_end.try_clone().map_err(SandboxError::Pipe)?;
+        let mut cmd = std::process::Command::new("/proc/self/exe");
+        cmd.arg(SHELL_ARG)
+            .env_clear()
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(write_end))
+            .stderr(Stdio::from(stderr_end));
+        let join_fds = cgroup.join_fds();
+        // SAFETY: as in `spawn_direct`: async-signal-safe calls on pre-opened descriptors.
+        unsafe {
+            cmd.pre_exec(move || join_groups_and_detach(&join_fds));
+        }
+        let mut tokio_cmd = tokio::process::Command::from(cmd);
+        tokio_cmd.kill_on_drop(true);
+        let mut child = match tokio_cmd.spawn() {
+            Ok(child) => child,
+            Err(source) => {
+                cgroup.remove();
+                return Err(SandboxError::Spawn { program: PathBuf::from("/proc/self/exe"), source });
+            }
+        };
+        drop(tokio_cmd);
+        let stdin = child.stdin.take().and_then(|s| s.into_owned_fd().ok()).map(File::from);
+        let Some(spec_pipe) = stdin else {
+            let _ = child.start_kill();
+            cgroup.remove();
+            return Err(SandboxError::Pipe(io::Error::other("shell has no stdin")));
+        };
+        Ok(Shell { child, cgroup, output: read_end, spec_pipe })
+    }
+
+    fn launch(mut self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
+        self.cgroup.set_memory_limit(spec.memory_limit_bytes)?;
+        let launch = LaunchSpec {
+            program: spec.program.clone(),
+            args: spec.args.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+            env: spec.env.clone(),
+            cwd: spec.cwd.clone(),
+        };
+        let bytes = serde_json::to_vec(&launch).map_err(|e| SandboxError::Pipe(io::Error::other(e)))?;
+        if let Err(source) = io::Write::write_all(&mut self.spec_pipe, &bytes) {
+            let _ = self.child.start_kill();
+            return Err(SandboxError::Spawn { program: spec.program.clone(), source });
+        }
+        // Closing the pipe is the shell's signal to exec.
+        drop(self.spec_pipe);
+        Ok(Sandbox::assemble(self.child, self.cgroup, self.output))
+    }
+}
+
+/// Shells started ahead of demand.
+struct ShellPool {
+    layout: Arc<CgroupLayout>,
+    caps: Capabilities,
+    target: usize,
+    ready: Mutex<Vec<Shell>>,
+    starting: std::sync::atomic::AtomicUsize,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl ShellPool {
+    fn new(layout: Arc<CgroupLayout>, caps: Capabilities, target: usize) -> ShellPool {
+        ShellPool {
+            layout,
+            caps,
+            target,
+            ready: Mutex::new(Vec::new()),
+            starting: std::sync::atomic::AtomicUsize::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn take(&self) -> Option<Shell> {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        // A shell that died while waiting (e.g. killed from outside) is useless.
+        while let Some(mut shell) = ready.pop() {
+            if matches!(shell.child.try_wait(), Ok(None)) {
+                return Some(shell);
+            }
+            shell.cgroup.remove();
+        }
+        None
+    }
+
+    /// Starts shells in the background until `target` are ready or starting.
+    fn refill(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        loop {
+            if self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            let have =
+                self.ready.lock().unwrap_or_else(|e| e.into_inner()).len() + self.starting.load(Ordering::Acquire);
+            if have >= self.target {
+                return;
+            }
+            self.starting.fetch_add(1, Ordering::AcqRel);
+            let pool = self.clone();
+            tokio::task::spawn_blocking(move || {
+                let shell = Shell::start(&pool.layout, &pool.caps);
+                match shell {
+                    Ok(shell) if !pool.closed.load(Ordering::Acquire) => {
+                        pool.ready.lock().unwrap_or_else(|e| e.into_inner()).push(shell);
+                    }
+                    Ok(mut shell) => {
+                        let _ = shell.child.start_kill();
+                        shell.cgroup.kill_all();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not pre-start a sandbox shell"),
+                }
+                pool.starting.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+    }
+
+    fn drain(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Release);
+        let shells = std::mem::take(&mut *self.ready.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut shell in shells {
+            let _ = shell.child.start_kill();
+            shell.cgroup.kill_all();
+            for _ in 0..100 {
+                if !shell.cgroup.populated() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            shell.cgroup.remove();
+        }
     }
 }
 
@@ -160,6 +356,17 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    fn assemble(child: tokio::process::Child, cgroup: EnvCgroup, output: OwnedFd) -> Sandbox {
+        let pid = child.id().map_or(0, |p| p as i32);
+        Sandbox {
+            pid,
+            child: tokio::sync::Mutex::new(Some(child)),
+            cgroup: Mutex::new(cgroup),
+            output: Some(OutputPipe { fd: output }),
+            stopped_by_signal: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.pid
     }

@@ -98,7 +98,7 @@ enum WriteOp {
 }
 
 pub struct SqliteStore {
-    writer: Mutex<mpsc::Sender<WriteOp>>,
+    writer: mpsc::Sender<WriteOp>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
 }
@@ -129,12 +129,11 @@ impl SqliteStore {
             .name("kumo-store-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| StoreError::Join(e.to_string()))?;
-        Ok(SqliteStore { writer: Mutex::new(tx), readers: Arc::new(Mutex::new(Vec::new())), path })
+        Ok(SqliteStore { writer: tx, readers: Arc::new(Mutex::new(Vec::new())), path })
     }
 
     fn send(&self, op: WriteOp) -> Result<(), StoreError> {
-        let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        writer.send(op).map_err(|_| StoreError::WriterGone)
+        self.writer.send(op).map_err(|_| StoreError::WriterGone)
     }
 
     async fn write<F>(&self, f: F) -> Result<(), StoreError>
@@ -227,8 +226,17 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
         if let Err(e) = outcome {
             tracing::error!(error = %e, "store batch failed");
         }
+        if !needs_fsync {
+            // Logs and metering only: let a few milliseconds of them gather
+            // before the next commit. Senders never wake a sleeping writer, so
+            // a busy invoke path costs one wake-up per batch, not per event.
+            std::thread::sleep(LOG_BATCH_WINDOW);
+        }
     }
 }
+
+/// How long log and metering writes may wait to be batched.
+const LOG_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
 fn apply_batch(
     conn: &mut Connection,
