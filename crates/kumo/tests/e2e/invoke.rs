@@ -209,3 +209,88 @@ async fn environments_are_frozen_between_invocations() {
     // Unfrozen, the background thread would tick ~80 times in 800 ms.
     assert!(idle_ticks < 15, "background thread ran while idle: {idle_ticks} ticks");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn billing_granularity_and_init_billing_follow_the_flags() {
+    // Classic 100 ms rounding, init not billed (Lambda before August 2025).
+    let server = Server::start_with(&["--billing-granularity-ms", "100", "--no-bill-init"]);
+    let lambda = server.lambda();
+    create_echo(&lambda, "classic", 128, 5).await;
+    for _ in 0..3 {
+        let (_, _, tail) = invoke(&lambda, "classic", json!({"sleep_ms": 20})).await;
+        let report = report_line(&tail);
+        let duration = report_field(&report, "Duration").expect("Duration");
+        let billed = report_field(&report, "Billed Duration").expect("Billed Duration");
+        assert_eq!(billed % 100.0, 0.0, "{report}");
+        assert!(billed >= duration && billed - duration < 100.0, "{report}");
+    }
+    // Default: 1 ms rounding, and the cold start's init time is billed.
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "modern", 128, 5).await;
+    let (_, _, tail) = invoke(&lambda, "modern", json!({})).await;
+    let report = report_line(&tail);
+    let duration = report_field(&report, "Duration").expect("Duration");
+    let init = report_field(&report, "Init Duration").expect("Init Duration");
+    let billed = report_field(&report, "Billed Duration").expect("Billed Duration");
+    assert_eq!(billed, (duration + init).ceil().max(1.0), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_invocation_leaves_one_metering_record() {
+    let mut server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "metered", 256, 5).await;
+    let mut ids = Vec::new();
+    for payload in [json!({}), json!({"alloc_mb": 32}), json!({"fail": "x"})] {
+        let (p, _, tail) = invoke(&lambda, "metered", payload).await;
+        let report = report_line(&tail);
+        ids.push((p["request_id"].as_str().unwrap_or_default().to_string(), report));
+    }
+    // Stop the server so every queued write is on disk, then read the database directly.
+    assert!(server.stop().success());
+    let db = rusqlite::Connection::open(server.data_dir.join("kumo.db")).expect("open db");
+    let mut stmt = db
+        .prepare(
+            "SELECT request_id, function, version, duration_us, billed_ms, memory_mb, max_memory_used_mb, \
+             invocation_peak_mb, init_duration_us, cold, outcome FROM invocations ORDER BY id",
+        )
+        .expect("query");
+    type Row = (String, String, String, i64, i64, i64, i64, i64, Option<i64>, bool, String);
+    let rows: Vec<Row> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+            ))
+        })
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("collect");
+    assert_eq!(rows.len(), 3);
+    for (row, (request_id, report)) in rows.iter().zip(&ids) {
+        if !request_id.is_empty() {
+            assert_eq!(&row.0, request_id);
+        }
+        assert_eq!((row.1.as_str(), row.2.as_str(), row.5), ("metered", "$LATEST", 256));
+        // The record and the REPORT line agree.
+        assert_eq!(Some(row.4 as f64), report_field(report, "Billed Duration"), "{report}");
+        assert_eq!(Some(row.6 as f64), report_field(report, "Max Memory Used"), "{report}");
+    }
+    assert!(rows[0].9 && rows[0].8.is_some(), "first invocation is cold with an init duration");
+    assert!(!rows[1].9 && rows[1].8.is_none(), "second is warm");
+    if cgroups_available(&server) {
+        assert!(rows[1].7 >= 32, "the 32 MB invocation's own peak: {}", rows[1].7);
+        assert!(rows[2].7 < rows[1].7, "peaks are per invocation: {} vs {}", rows[2].7, rows[1].7);
+    }
+    assert_eq!(rows[2].10, "error");
+}
