@@ -207,6 +207,16 @@ fn main() {
     let server = start_server(tmp.path());
     rt.block_on(async {
         let mut conn = Conn::open(&server.addr).await;
+        // The floor: one HTTP round trip to Kumo that does no work.
+        let mut floor: Vec<Duration> = Vec::with_capacity(3000);
+        for _ in 0..3000 {
+            let start = Instant::now();
+            let (status, _, _) = conn.call("GET", "/_kumo/health", "", &[]).await;
+            floor.push(start.elapsed());
+            assert_eq!(status, 200);
+        }
+        floor.sort();
+        println!("baseline: one HTTP round trip to Kumo doing no work: p50 {:.0} us   p99 {:.0} us", us(pct(&floor, 0.5)), us(pct(&floor, 0.99)));
         create(&mut conn, "echo", "provided.al2023", "bootstrap", &zip).await;
         for _ in 0..300 {
             conn.invoke("echo").await;

@@ -25,6 +25,7 @@ pub struct ServeOptions {
     pub freeze: bool,
     pub runtime_overrides: Vec<(String, PathBuf)>,
     pub prewarm_sandboxes: usize,
+    pub max_environments: usize,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -49,6 +50,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             api_endpoint: endpoint.clone(),
             runtime_overrides: opts.runtime_overrides.clone(),
             prewarm_sandboxes: opts.prewarm_sandboxes,
+            max_environments: opts.max_environments,
         },
         store,
     )

@@ -428,8 +428,5 @@ pub async fn invoke(
     if let Some(v) = resp.log_result.and_then(|v| HeaderValue::from_str(&v).ok()) {
         h.insert("x-amz-log-result", v);
     }
-    if let Some(v) = resp.report.and_then(|r| HeaderValue::from_str(&r.replace('\t', " ")).ok()) {
-        h.insert("x-kumo-report", v);
-    }
     Ok(out)
 }

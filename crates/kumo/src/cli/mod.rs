@@ -79,6 +79,9 @@ struct ServeArgs {
     /// Sandbox shells kept pre-started (cgroups joined) so cold starts skip that cost.
     #[arg(long, env = "KUMO_PREWARM_SANDBOXES", default_value_t = 2)]
     prewarm_sandboxes: usize,
+    /// Environments kept on this machine before idle ones are evicted to make room.
+    #[arg(long, env = "KUMO_MAX_ENVIRONMENTS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    max_environments: u64,
     /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).
     #[arg(long = "runtime-path", value_parser = parse_runtime_path)]
     runtime_paths: Vec<(String, PathBuf)>,
@@ -131,6 +134,7 @@ pub fn main() -> ExitCode {
                     freeze: !a.no_freeze,
                     runtime_overrides: a.runtime_paths,
                     prewarm_sandboxes: a.prewarm_sandboxes,
+                    max_environments: a.max_environments as usize,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

@@ -233,6 +233,7 @@ impl Engine {
         let (env, cold) = match pool.take_idle() {
             Some(env) => (env, false),
             None => {
+                self.make_room();
                 let ctx = SpawnContext {
                     sandboxes: &self.sandboxes,
                     runtimes: &self.runtimes,
@@ -324,6 +325,23 @@ impl Engine {
         });
         pool.release(env, result.reusable);
         Ok(RunResult { payload, function_error, log_tail, report: report_line })
+    }
+
+    /// Keeps the machine's environments under `--max-environments` by evicting
+    /// the longest-idle one of any function before a cold start. Busy
+    /// environments are never evicted: concurrency limits bound those.
+    fn make_room(&self) {
+        let live = super::environment::undestroyed_environments();
+        if live < self.cfg.max_environments {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let pools: Vec<Arc<super::pool::Pool>> =
+            self.pools.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let victim = pools.iter().filter_map(|p| p.oldest_idle(now).map(|age| (age, p))).max_by_key(|(age, _)| *age);
+        if let Some((_, pool)) = victim {
+            pool.evict_oldest();
+        }
     }
 
     /// An environment that could not even start: reported like an init error.

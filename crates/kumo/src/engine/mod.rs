@@ -52,6 +52,8 @@ pub struct EngineConfig {
     pub runtime_overrides: Vec<(String, PathBuf)>,
     /// Sandbox shells kept started (cgroups joined) ahead of cold starts.
     pub prewarm_sandboxes: usize,
+    /// Above this many environments, idle ones are evicted before a cold start.
+    pub max_environments: usize,
 }
 
 /// One function in memory.

@@ -107,6 +107,28 @@ impl Pool {
         n
     }
 
+    /// How long the least recently used idle environment has been idle.
+    pub fn oldest_idle(&self, now: Instant) -> Option<Duration> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.first().map(|e| e.idle_for(now))
+    }
+
+    /// Destroys the least recently used idle environment (to make room for another).
+    pub fn evict_oldest(&self) -> bool {
+        let env = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.is_empty() { None } else { Some(idle.remove(0)) }
+        };
+        match env {
+            Some(env) => {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                tokio::spawn(env.destroy());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Starts a new environment (a cold start).
     pub fn spawn(&self, ctx: &SpawnContext<'_>) -> Result<Arc<Environment>, SpawnFailure> {
         let spawned_at = Instant::now();

@@ -294,3 +294,23 @@ async fn every_invocation_leaves_one_metering_record() {
     }
     assert_eq!(rows[2].10, "error");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_environments_are_evicted_at_the_machine_cap() {
+    let server = Server::start_with(&["--max-environments", "2"]);
+    let lambda = server.lambda();
+    let mut pids = Vec::new();
+    for name in ["cap-a", "cap-b", "cap-c"] {
+        create_echo(&lambda, name, 128, 5).await;
+        let (payload, err, _) = invoke(&lambda, name, json!({})).await;
+        assert_eq!(err, None);
+        pids.push(payload["pid"].as_u64().expect("pid"));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let alive: Vec<bool> = pids.iter().map(|p| count_runtime_processes(&[*p].into_iter().collect()) == 1).collect();
+    assert_eq!(alive, vec![false, true, true], "the longest-idle environment (cap-a) made room for cap-c");
+    // cap-a still works: it cold-starts again.
+    let (payload, _, tail) = invoke(&lambda, "cap-a", json!({})).await;
+    assert_eq!(payload["count"], 1);
+    assert!(report_line(&tail).contains("Init Duration"));
+}
