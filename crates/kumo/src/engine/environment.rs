@@ -71,6 +71,8 @@ struct RtState {
     inflight: Option<(String, oneshot::Sender<Reply>)>,
     init_signal: Option<oneshot::Sender<InitSignal>>,
     frozen: bool,
+    /// Whether the current event reached the runtime (and START was logged).
+    delivered: bool,
 }
 
 /// Errors the Runtime API reports to the runtime.
@@ -121,6 +123,7 @@ impl EnvShared {
             }
         }
         if let Some(event) = st.pending.take() {
+            st.delivered = true;
             self.deliver(&event);
             return Next::Deliver(event);
         }
@@ -210,12 +213,14 @@ impl EnvShared {
             return Err(event);
         }
         st.inflight = Some((event.request_id.clone(), reply));
+        st.delivered = false;
         if st.frozen {
             st.frozen = false;
             self.sandbox.thaw();
         }
         match st.next_waiter.take() {
             Some(waiter) => {
+                st.delivered = true;
                 self.deliver(&event);
                 if let Err(event) = waiter.send(event) {
                     // The /next connection went away; the runtime will ask again.
@@ -242,6 +247,8 @@ pub enum Outcome {
         body: Bytes,
     },
     Timeout,
+    /// The on-demand init phase hit its 10 s limit; Lambda retries init within the invocation.
+    InitTimeout,
     /// The runtime died mid-invocation.
     Crashed {
         error_type: &'static str,
@@ -255,7 +262,7 @@ impl Outcome {
             Outcome::Success(_) => "success",
             Outcome::FunctionError { .. } => "error",
             Outcome::InitError { .. } => "init_error",
-            Outcome::Timeout => "timeout",
+            Outcome::Timeout | Outcome::InitTimeout => "timeout",
             Outcome::Crashed { .. } => "crash",
         }
     }
@@ -270,6 +277,17 @@ pub struct InvocationResult {
     pub env_peak_bytes: u64,
     /// Whether the environment can serve another invocation.
     pub reusable: bool,
+    /// Whether the event reached the runtime (START was logged).
+    pub delivered: bool,
+}
+
+/// How a cold environment's init phase is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitMode {
+    /// Lambda's on-demand init: 10 s.
+    OnDemand,
+    /// The retry after an on-demand init timed out: init and invocation share the function timeout.
+    Suppressed,
 }
 
 /// A live environment owned by a pool.
@@ -352,7 +370,7 @@ impl Environment {
     }
 
     /// Runs one event to completion (init first, on a cold environment).
-    pub async fn invoke(&self, event: Arc<Event>) -> InvocationResult {
+    pub async fn invoke(&self, event: Arc<Event>, mode: InitMode) -> InvocationResult {
         let timeout = Duration::from_millis(event.timeout_ms);
         let request_id = event.request_id.clone();
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -374,19 +392,28 @@ impl Environment {
                 invocation_peak_bytes: peak,
                 env_peak_bytes: env_peak,
                 reusable: false,
+                delivered: false,
             };
         }
 
         let mut init_us = None;
+        let mut deadline_base = None;
         let mut invoke_start = dispatched_at;
         if let Some(init_rx) = init_rx {
-            let limit = Duration::from_millis(INIT_LIMIT_MS);
+            let limit = match mode {
+                InitMode::OnDemand => Duration::from_millis(INIT_LIMIT_MS),
+                InitMode::Suppressed => timeout,
+            };
             let signal = tokio::time::timeout(limit, init_rx).await;
             let elapsed = self.spawned_at.elapsed().as_micros() as u64;
             let failure = match signal {
                 Ok(Ok(InitSignal::Ready(at))) => {
                     init_us = Some(at.saturating_duration_since(self.spawned_at).as_micros() as u64);
                     invoke_start = at;
+                    if mode == InitMode::Suppressed {
+                        // The retried init already spent part of the function timeout.
+                        deadline_base = Some(self.spawned_at);
+                    }
                     None
                 }
                 Ok(Ok(InitSignal::Failed { error_type, body })) => {
@@ -409,31 +436,33 @@ impl Environment {
                 }
                 Err(_) => {
                     self.shared.sandbox.kill();
-                    let body = invoke::error_payload(
-                        "Sandbox.Timedout",
-                        &format!(
-                            "RequestId: {request_id} Error: Runtime failed to initialize within {} seconds",
-                            INIT_LIMIT_MS / 1000
-                        ),
-                    );
-                    Some((ReportStatus::Timeout, "Sandbox.Timedout".to_string(), Bytes::from(body)))
+                    Some((ReportStatus::Timeout, String::new(), Bytes::new()))
                 }
             };
             if let Some((status, error_type, body)) = failure {
-                self.shared.log.platform_line(&logfmt::init_report_line(elapsed, "init", &status));
+                let phase = if mode == InitMode::Suppressed { "invoke" } else { "init" };
+                self.shared.log.platform_line(&logfmt::init_report_line(elapsed, phase, &status));
                 let (peak, env_peak) = self.measure_peak();
+                let (outcome, duration_us) = match (&status, mode) {
+                    (ReportStatus::Timeout, InitMode::OnDemand) => (Outcome::InitTimeout, 0),
+                    (ReportStatus::Timeout, InitMode::Suppressed) => (Outcome::Timeout, timeout.as_micros() as u64),
+                    _ => (Outcome::InitError { error_type, body }, 0),
+                };
+                // A retried init that timed out is part of the invocation's duration.
+                let init_us = (!matches!(outcome, Outcome::Timeout)).then_some(elapsed);
                 return InvocationResult {
-                    outcome: Outcome::InitError { error_type, body },
-                    duration_us: 0,
-                    init_us: Some(elapsed),
+                    outcome,
+                    duration_us,
+                    init_us,
                     invocation_peak_bytes: peak,
                     env_peak_bytes: env_peak,
                     reusable: false,
+                    delivered: self.shared.lock().delivered,
                 };
             }
         }
 
-        let deadline = tokio::time::Instant::from_std(invoke_start + timeout);
+        let deadline = tokio::time::Instant::from_std(deadline_base.unwrap_or(invoke_start) + timeout);
         let reply = tokio::time::timeout_at(deadline, reply_rx).await;
         let now = Instant::now();
         let since_start = |at: Instant| at.saturating_duration_since(invoke_start).as_micros() as u64;
@@ -485,6 +514,7 @@ impl Environment {
             invocation_peak_bytes: peak,
             env_peak_bytes: env_peak,
             reusable: reusable && !self.is_dead(),
+            delivered: self.shared.lock().delivered,
         }
     }
 

@@ -13,7 +13,7 @@ use kumo_core::{ApiError, ErrorCode};
 
 use super::Engine;
 use super::control::{invalid_qualifier, parse_ref};
-use super::environment::{Event, Outcome};
+use super::environment::{Event, InitMode, Outcome};
 use super::pool::SpawnContext;
 use crate::store::MeteringRecord;
 
@@ -230,26 +230,12 @@ impl Engine {
         let version = &target.version;
         let pool = self.pool_for(version);
         let start_ms = now_ms();
-        let (env, cold) = match pool.take_idle() {
+        let (mut env, cold) = match pool.take_idle() {
             Some(env) => (env, false),
-            None => {
-                self.make_room();
-                let ctx = SpawnContext {
-                    sandboxes: &self.sandboxes,
-                    runtimes: &self.runtimes,
-                    code: &self.code,
-                    store: &self.store,
-                    region: &self.cfg.scope.region,
-                    runtime_version_arn: self.cfg.scope.runtime_version_arn(&version.code.sha256_hex[..16]),
-                    data_dir: &self.cfg.data_dir,
-                    api_endpoint: &self.cfg.api_endpoint,
-                    freeze: self.cfg.freeze,
-                };
-                match pool.spawn(&ctx) {
-                    Ok(env) => (env, true),
-                    Err(failure) => return Ok(self.spawn_failed(target, &request_id, start_ms, failure, want_tail)),
-                }
-            }
+            None => match self.cold_start(&pool, version) {
+                Ok(env) => (env, true),
+                Err(failure) => return Ok(self.spawn_failed(target, &request_id, start_ms, failure, want_tail)),
+            },
         };
         let event = Arc::new(Event {
             request_id: request_id.clone(),
@@ -261,9 +247,22 @@ impl Engine {
             cognito_identity: None,
             version: version.version,
         });
-        let result = env.invoke(event).await;
+        let mut result = env.invoke(event.clone(), InitMode::OnDemand).await;
+        if matches!(result.outcome, Outcome::InitTimeout) {
+            // Lambda retries an init that overran its 10 s within the invocation
+            // itself, in a fresh environment, bounded by the function timeout.
+            pool.release(env, false);
+            env = match self.cold_start(&pool, version) {
+                Ok(env) => env,
+                Err(failure) => return Ok(self.spawn_failed(target, &request_id, start_ms, failure, want_tail)),
+            };
+            result = env.invoke(event, InitMode::Suppressed).await;
+        }
 
-        let mut lines = Vec::with_capacity(3);
+        let mut lines = Vec::with_capacity(4);
+        if !result.delivered {
+            lines.push(logfmt::start_line(&request_id, version.version));
+        }
         let (payload, function_error, status, error_type) = match result.outcome {
             Outcome::Success(body) => (body, None, ReportStatus::Success, None),
             Outcome::FunctionError { body } => {
@@ -271,10 +270,9 @@ impl Engine {
                 (body, Some("Unhandled"), ReportStatus::Success, kind)
             }
             Outcome::InitError { ref error_type, ref body } => {
-                lines.push(logfmt::start_line(&request_id, version.version));
                 (body.clone(), Some("Unhandled"), ReportStatus::Error(error_type.clone()), Some(error_type.clone()))
             }
-            Outcome::Timeout => (
+            Outcome::Timeout | Outcome::InitTimeout => (
                 Bytes::from(invoke::timeout_payload(&request_id, version.config.timeout_s)),
                 Some("Unhandled"),
                 ReportStatus::Timeout,
@@ -325,6 +323,26 @@ impl Engine {
         });
         pool.release(env, result.reusable);
         Ok(RunResult { payload, function_error, log_tail, report: report_line })
+    }
+
+    fn cold_start(
+        &self,
+        pool: &super::pool::Pool,
+        version: &FunctionVersion,
+    ) -> Result<Arc<super::environment::Environment>, super::pool::SpawnFailure> {
+        self.make_room();
+        let ctx = SpawnContext {
+            sandboxes: &self.sandboxes,
+            runtimes: &self.runtimes,
+            code: &self.code,
+            store: &self.store,
+            region: &self.cfg.scope.region,
+            runtime_version_arn: self.cfg.scope.runtime_version_arn(&version.code.sha256_hex[..16]),
+            data_dir: &self.cfg.data_dir,
+            api_endpoint: &self.cfg.api_endpoint,
+            freeze: self.cfg.freeze,
+        };
+        pool.spawn(&ctx)
     }
 
     /// Keeps the machine's environments under `--max-environments` by evicting

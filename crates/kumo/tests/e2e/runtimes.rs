@@ -211,3 +211,54 @@ fn bootstrap_scripts_pass_their_suite() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
 }
+
+async fn create_slow_init(lambda: &aws_sdk_lambda::Client, name: &str, timeout: i32) {
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .handler("app.handler")
+        .role(ROLE)
+        .timeout(timeout)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(fixture_zip("python/slow_init.py", "app.py")))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create");
+}
+
+/// An init over 10 s is retried within the invocation, bounded by the function timeout.
+#[tokio::test(flavor = "multi_thread")]
+async fn init_over_ten_seconds_is_retried_within_the_timeout() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_slow_init(&lambda, "slowinit", 30).await;
+    let started = std::time::Instant::now();
+    let (p, err, tail) = invoke(&lambda, "slowinit", json!({})).await;
+    assert_eq!(err, None, "{p}");
+    assert_eq!(p, json!({"ok": true}));
+    assert!(started.elapsed() > std::time::Duration::from_secs(20), "two inits ran");
+    assert!(report_line(&tail).contains("Init Duration: "), "{tail}");
+    let logs = crate::invoke::filter_logs(&server, "/aws/lambda/slowinit", "Phase: init").await;
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("INIT_REPORT Init Duration: 100") && l.ends_with("\tPhase: init\tStatus: timeout")),
+        "{logs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_retry_that_overruns_the_timeout_times_out() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_slow_init(&lambda, "tooslow", 3).await;
+    let (p, err, tail) = invoke(&lambda, "tooslow", json!({})).await;
+    assert_eq!(err.as_deref(), Some("Unhandled"));
+    assert_eq!(p["errorType"], "Sandbox.Timedout");
+    assert!(p["errorMessage"].as_str().unwrap_or_default().ends_with("Task timed out after 3.00 seconds"), "{p}");
+    assert!(tail.contains("\tPhase: invoke\tStatus: timeout"), "{tail}");
+    assert!(report_line(&tail).ends_with("\tStatus: timeout"), "{tail}");
+}
