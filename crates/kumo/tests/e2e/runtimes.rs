@@ -262,3 +262,20 @@ async fn init_retry_that_overruns_the_timeout_times_out() {
     assert!(tail.contains("\tPhase: invoke\tStatus: timeout"), "{tail}");
     assert!(report_line(&tail).ends_with("\tStatus: timeout"), "{tail}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_response_is_a_function_error() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_python(&lambda, "big", "python3.12", "python/big_response.py").await;
+    let (p, err, _) = invoke(&lambda, "big", json!({})).await;
+    assert_eq!(err.as_deref(), Some("Unhandled"));
+    assert_eq!(
+        p,
+        json!({"errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).", "errorType": "Function.ResponseSizeTooLarge"})
+    );
+    // The environment survives and serves the next call.
+    create_python(&lambda, "small", "python3.12", "python/echo.py").await;
+    let (_, err, _) = invoke(&lambda, "small", json!({})).await;
+    assert_eq!(err, None);
+}
