@@ -363,9 +363,13 @@ impl Environment {
         *self.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
+    /// This invocation's peak and the environment's peak so far; then restarts
+    /// peak tracking for the next invocation (off its critical path: the
+    /// environment is idle and frozen until then).
     fn measure_peak(&self) -> (u64, u64) {
         let peak = self.shared.sandbox.peak_bytes().unwrap_or(0);
         let env_peak = self.env_peak_bytes.fetch_max(peak, Ordering::Relaxed).max(peak);
+        self.shared.sandbox.reset_peak();
         (peak, env_peak)
     }
 
@@ -376,11 +380,10 @@ impl Environment {
         let (reply_tx, reply_rx) = oneshot::channel();
         let init_rx = self.init_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
         let cold = init_rx.is_some();
-        if !cold {
-            self.shared.sandbox.reset_peak();
-        }
         let dispatched_at = Instant::now();
-        if self.shared.dispatch(event, reply_tx).is_err() {
+        let dispatch_result = self.shared.dispatch(event, reply_tx);
+        tracing::trace!(dispatch_us = dispatched_at.elapsed().as_micros() as u64, "dispatched");
+        if dispatch_result.is_err() {
             let (peak, env_peak) = self.measure_peak();
             return InvocationResult {
                 outcome: Outcome::Crashed {

@@ -247,7 +247,9 @@ impl Engine {
             cognito_identity: None,
             version: version.version,
         });
+        let t_invoke = std::time::Instant::now();
         let mut result = env.invoke(event.clone(), InitMode::OnDemand).await;
+        let invoke_us = t_invoke.elapsed().as_micros() as u64;
         if matches!(result.outcome, Outcome::InitTimeout) {
             // Lambda retries an init that overran its 10 s within the invocation
             // itself, in a fresh environment, bounded by the function timeout.
@@ -322,6 +324,7 @@ impl Engine {
             ephemeral_storage_mb: version.config.ephemeral_storage_mb,
         });
         pool.release(env, result.reusable);
+        tracing::trace!(invoke_us, finish_us = t_invoke.elapsed().as_micros() as u64 - invoke_us, "invocation timings");
         Ok(RunResult { payload, function_error, log_tail, report: report_line })
     }
 

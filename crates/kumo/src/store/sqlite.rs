@@ -62,7 +62,6 @@ CREATE TABLE log_events (
     message TEXT NOT NULL
 );
 CREATE INDEX log_events_by_group ON log_events (group_name, id);
-CREATE INDEX log_events_by_stream ON log_events (group_name, stream_name, id);
 CREATE TABLE invocations (
     id INTEGER PRIMARY KEY,
     request_id TEXT NOT NULL,
