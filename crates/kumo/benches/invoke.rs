@@ -250,6 +250,11 @@ fn main() {
         let py_zip = zip_of("app.py", &py, 0o644);
         let runtime = std::env::var("KUMO_BENCH_PYTHON").unwrap_or_else(|_| "python3.12".into());
         let (py_client, py_init) = cold_starts(&mut conn, "cold-py-", &runtime, "app.handler", &py_zip, 15).await;
+        println!(
+            "cold start {runtime} (first invoke after create, 15 functions): median client-side {:.1} ms, median Init Duration {:.2} ms",
+            py_client.as_secs_f64() * 1e3,
+            py_init.get(py_init.len() / 2).copied().unwrap_or(f64::NAN)
+        );
         let mut py_warm: Vec<Duration> = Vec::with_capacity(2000);
         for i in 0..2200 {
             let d = conn.invoke("cold-py-0").await;
@@ -262,11 +267,6 @@ fn main() {
             "warm sequential invoke ({runtime} echo, Kumo's bootstrap), 2000 calls: p50 {:.0} us   p99 {:.0} us",
             us(pct(&py_warm, 0.5)),
             us(pct(&py_warm, 0.99))
-        );
-        println!(
-            "cold start {runtime} (first invoke after create, 15 functions): median client-side {:.1} ms, median Init Duration {:.2} ms",
-            py_client.as_secs_f64() * 1e3,
-            py_init.get(py_init.len() / 2).copied().unwrap_or(f64::NAN)
         );
     });
 }
