@@ -168,8 +168,16 @@ impl Engine {
         Ok(self.view(&state, latest, None))
     }
 
-    /// Resolves a function and qualifier for read operations.
-    pub fn get_function(&self, raw: &str, qualifier: Option<&str>) -> Result<FunctionView, ApiError> {
+    /// Resolves a `FunctionName` (any spelling) and `Qualifier` to a version.
+    /// An alias resolves to its primary version, or with `alias_roll` (uniform in
+    /// [0, 1)) to the version its routing weights pick for one invocation.
+    pub(super) fn resolve<T>(
+        &self,
+        raw: &str,
+        qualifier: Option<&str>,
+        alias_roll: Option<f64>,
+        found: impl FnOnce(&FunctionState, Arc<FunctionVersion>, Option<String>) -> T,
+    ) -> Result<T, ApiError> {
         let r = parse_ref(self, raw)?;
         let q = names::merge_qualifier(r.qualifier.clone(), qualifier).map_err(|e| match e {
             names::QualifierError::Mismatch => ApiError::invalid_parameter(e.to_string()),
@@ -177,19 +185,23 @@ impl Engine {
         })?;
         let functions = self.read_functions();
         let label = q.as_ref().map(ToString::to_string);
-        let state = functions.get(&r.name).ok_or_else(|| self.not_found(&r.name, label.as_deref()))?;
+        let missing = || self.not_found(&r.name, label.as_deref());
+        let state = functions.get(&r.name).ok_or_else(missing)?;
         let version = match &q {
             None | Some(Qualifier::Latest) => state.latest.clone(),
-            Some(Qualifier::Version(n)) => {
-                state.versions.get(n).cloned().ok_or_else(|| self.not_found(&r.name, label.as_deref()))?
-            }
+            Some(Qualifier::Version(n)) => state.versions.get(n).cloned().ok_or_else(missing)?,
             Some(Qualifier::Alias(a)) => {
-                let alias = state.aliases.get(a).ok_or_else(|| self.not_found(&r.name, label.as_deref()))?;
-                self.version_of(state, alias.function_version)
-                    .ok_or_else(|| self.not_found(&r.name, label.as_deref()))?
+                let alias = state.aliases.get(a).ok_or_else(missing)?;
+                let target = alias_roll.map_or(alias.function_version, |roll| alias.route(roll));
+                self.version_of(state, target).ok_or_else(missing)?
             }
         };
-        Ok(self.view(state, version, label))
+        Ok(found(state, version, label))
+    }
+
+    /// GetFunction / GetFunctionConfiguration.
+    pub fn get_function(&self, raw: &str, qualifier: Option<&str>) -> Result<FunctionView, ApiError> {
+        self.resolve(raw, qualifier, None, |state, version, label| self.view(state, version, label))
     }
 
     fn version_of(&self, state: &FunctionState, v: VersionId) -> Option<Arc<FunctionVersion>> {

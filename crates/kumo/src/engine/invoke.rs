@@ -5,14 +5,12 @@ use std::sync::atomic::Ordering;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use kumo_core::function::{FunctionVersion, VersionId};
+use kumo_core::function::FunctionVersion;
 use kumo_core::invoke::{self, InvocationType, MAX_ASYNC_REQUEST_BYTES, MAX_SYNC_REQUEST_BYTES};
 use kumo_core::logfmt::{self, Report, ReportStatus};
-use kumo_core::names::{self, Qualifier};
 use kumo_core::{ApiError, ErrorCode};
 
 use super::Engine;
-use super::control::{invalid_qualifier, parse_ref};
 use super::environment::{Event, InitMode, Outcome};
 use super::pool::SpawnContext;
 use crate::store::MeteringRecord;
@@ -40,6 +38,21 @@ pub struct InvokeResponse {
     pub request_id: String,
     /// The REPORT line, for clients (like `kumo invoke`) that show it.
     pub report: Option<String>,
+}
+
+impl InvokeResponse {
+    /// A bodiless answer (202 for Event, 204 for DryRun).
+    fn empty(status: u16, request_id: String) -> InvokeResponse {
+        InvokeResponse {
+            status,
+            payload: Bytes::new(),
+            function_error: None,
+            executed_version: None,
+            log_result: None,
+            request_id,
+            report: None,
+        }
+    }
 }
 
 fn now_ms() -> i64 {
@@ -83,40 +96,19 @@ impl Drop for Permit<'_> {
 }
 
 impl Engine {
-    fn resolve(&self, raw: &str, qualifier: Option<&str>) -> Result<Target, ApiError> {
-        let r = parse_ref(self, raw)?;
-        let q = names::merge_qualifier(r.qualifier.clone(), qualifier).map_err(|e| match e {
-            names::QualifierError::Mismatch => ApiError::invalid_parameter(e.to_string()),
-            names::QualifierError::Invalid => invalid_qualifier(qualifier.unwrap_or_default()),
-        })?;
-        let functions = self.read_functions();
-        let label = q.as_ref().map(ToString::to_string);
-        let state = functions.get(&r.name).ok_or_else(|| self.not_found(&r.name, label.as_deref()))?;
-        let version = match &q {
-            None | Some(Qualifier::Latest) => state.latest.clone(),
-            Some(Qualifier::Version(n)) => {
-                state.versions.get(n).cloned().ok_or_else(|| self.not_found(&r.name, label.as_deref()))?
-            }
-            Some(Qualifier::Alias(a)) => {
-                let alias = state.aliases.get(a).ok_or_else(|| self.not_found(&r.name, label.as_deref()))?;
-                let roll = f64::from(uuid::Uuid::new_v4().as_u128() as u32) / f64::from(u32::MAX);
-                match alias.route(roll.min(0.999_999)) {
-                    VersionId::Latest => state.latest.clone(),
-                    VersionId::Number(n) => {
-                        state.versions.get(&n).cloned().ok_or_else(|| self.not_found(&r.name, label.as_deref()))?
-                    }
-                }
-            }
-        };
-        let invoked_arn = match &label {
-            Some(l) => self.cfg.scope.qualified_arn(&r.name, l),
-            None => self.cfg.scope.function_arn(&r.name),
-        };
-        Ok(Target { version, invoked_arn })
+    fn target(&self, raw: &str, qualifier: Option<&str>) -> Result<Target, ApiError> {
+        let roll = f64::from(uuid::Uuid::new_v4().as_u128() as u32) / (f64::from(u32::MAX) + 1.0);
+        self.resolve(raw, qualifier, Some(roll), |_, version, label| {
+            let invoked_arn = match &label {
+                Some(l) => self.cfg.scope.qualified_arn(&version.name, l),
+                None => self.cfg.scope.function_arn(&version.name),
+            };
+            Target { version, invoked_arn }
+        })
     }
 
     pub async fn invoke(self: &Arc<Self>, req: InvokeRequest) -> Result<InvokeResponse, ApiError> {
-        let target = self.resolve(&req.function_name, req.qualifier.as_deref())?;
+        let target = self.target(&req.function_name, req.qualifier.as_deref())?;
         let limit = match req.invocation_type {
             InvocationType::Event => MAX_ASYNC_REQUEST_BYTES,
             _ => MAX_SYNC_REQUEST_BYTES,
@@ -146,15 +138,7 @@ impl Engine {
         let request_id = uuid::Uuid::new_v4().to_string();
         let executed_version = target.version.version.to_string();
         match req.invocation_type {
-            InvocationType::DryRun => Ok(InvokeResponse {
-                status: 204,
-                payload: Bytes::new(),
-                function_error: None,
-                executed_version: None,
-                log_result: None,
-                request_id,
-                report: None,
-            }),
+            InvocationType::DryRun => Ok(InvokeResponse::empty(204, request_id)),
             InvocationType::Event => {
                 if !self.accepting.load(Ordering::Acquire) {
                     return Err(shutting_down());
@@ -164,15 +148,7 @@ impl Engine {
                 tokio::spawn(async move {
                     engine.run_async(target, payload, rid).await;
                 });
-                Ok(InvokeResponse {
-                    status: 202,
-                    payload: Bytes::new(),
-                    function_error: None,
-                    executed_version: None,
-                    log_result: None,
-                    request_id,
-                    report: None,
-                })
+                Ok(InvokeResponse::empty(202, request_id))
             }
             InvocationType::RequestResponse => {
                 let _permit = self.admit(&target.version.name)?;

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
@@ -51,6 +51,7 @@ impl Sandboxes {
         }
         let caps = layout.prepare();
         let shells = Arc::new(ShellPool::new(layout.clone(), caps, prewarm));
+        shells.start_spawner();
         shells.refill();
         Sandboxes { layout, caps, shells }
     }
@@ -76,35 +77,13 @@ impl Sandboxes {
 
     fn spawn_direct(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         let mut cgroup = self.layout.create(&self.caps, &spec.id, spec.memory_limit_bytes)?;
-        let (read_end, write_end) = pipe().map_err(SandboxError::Pipe)?;
-        let stderr_end = write_end.try_clone().map_err(SandboxError::Pipe)?;
-
         let mut cmd = std::process::Command::new(&spec.program);
         cmd.args(&spec.args)
             .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&spec.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(write_end))
-            .stderr(Stdio::from(stderr_end));
-        let join_fds = cgroup.join_fds();
-        // SAFETY: the closure runs between fork and exec and only makes
-        // async-signal-safe system calls on descriptors opened beforehand.
-        unsafe {
-            cmd.pre_exec(move || join_groups_and_detach(&join_fds));
-        }
-        let mut tokio_cmd = tokio::process::Command::from(cmd);
-        tokio_cmd.kill_on_drop(true);
-        let child = match tokio_cmd.spawn() {
-            Ok(child) => child,
-            Err(source) => {
-                cgroup.remove();
-                return Err(SandboxError::Spawn { program: spec.program.clone(), source });
-            }
-        };
-        // Dropping the command closes our copies of the pipe's write end, so
-        // the reader sees EOF when the last process of the tree exits.
-        drop(tokio_cmd);
+            .stdin(Stdio::null());
+        let (child, read_end) = spawn_in_groups(cmd, &mut cgroup, &spec.program)?;
         Ok(Sandbox::assemble(child, cgroup, read_end))
     }
 
@@ -164,30 +143,9 @@ impl Shell {
     fn start(layout: &CgroupLayout, caps: &Capabilities) -> Result<Shell, SandboxError> {
         let id = format!("env-{}", uuid::Uuid::new_v4().simple());
         let mut cgroup = layout.create(caps, &id, u64::MAX / 2)?;
-        let (read_end, write_end) = pipe().map_err(SandboxError::Pipe)?;
-        let stderr_end = write_end.try_clone().map_err(SandboxError::Pipe)?;
         let mut cmd = std::process::Command::new("/proc/self/exe");
-        cmd.arg(SHELL_ARG)
-            .env_clear()
-            .current_dir("/")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::from(write_end))
-            .stderr(Stdio::from(stderr_end));
-        let join_fds = cgroup.join_fds();
-        // SAFETY: as in `spawn_direct`: async-signal-safe calls on pre-opened descriptors.
-        unsafe {
-            cmd.pre_exec(move || join_groups_and_detach(&join_fds));
-        }
-        let mut tokio_cmd = tokio::process::Command::from(cmd);
-        tokio_cmd.kill_on_drop(true);
-        let mut child = match tokio_cmd.spawn() {
-            Ok(child) => child,
-            Err(source) => {
-                cgroup.remove();
-                return Err(SandboxError::Spawn { program: PathBuf::from("/proc/self/exe"), source });
-            }
-        };
-        drop(tokio_cmd);
+        cmd.arg(SHELL_ARG).env_clear().current_dir("/").stdin(Stdio::piped());
+        let (mut child, read_end) = spawn_in_groups(cmd, &mut cgroup, Path::new("/proc/self/exe"))?;
         let stdin = child.stdin.take().and_then(|s| s.into_owned_fd().ok()).map(File::from);
         let Some(spec_pipe) = stdin else {
             let _ = child.start_kill();
@@ -224,6 +182,8 @@ struct ShellPool {
     ready: Mutex<Vec<Shell>>,
     starting: std::sync::atomic::AtomicUsize,
     closed: std::sync::atomic::AtomicBool,
+    /// Wakes the spawner thread.
+    spawner: Mutex<Option<std::sync::mpsc::Sender<()>>>,
 }
 
 impl ShellPool {
@@ -235,7 +195,45 @@ impl ShellPool {
             ready: Mutex::new(Vec::new()),
             starting: std::sync::atomic::AtomicUsize::new(0),
             closed: std::sync::atomic::AtomicBool::new(false),
+            spawner: Mutex::new(None),
         }
+    }
+
+    /// Starts the thread that spawns shells. Shells (and the runtimes they
+    /// become) carry PR_SET_PDEATHSIG, which fires when the *thread* that
+    /// forked them exits, so they must come from a thread that lives as long
+    /// as the server, never from tokio's blocking pool (whose threads exit
+    /// after 10 s idle).
+    fn start_spawner(self: &Arc<Self>) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let pool = Arc::downgrade(self);
+        let handle = tokio::runtime::Handle::current();
+        let started = std::thread::Builder::new().name("kumo-sandbox-spawner".into()).spawn(move || {
+            let _runtime = handle.enter();
+            while rx.recv().is_ok() {
+                let Some(pool) = pool.upgrade() else { break };
+                pool.start_one();
+            }
+        });
+        match started {
+            Ok(_) => *self.spawner.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx),
+            Err(e) => tracing::warn!(error = %e, "no sandbox spawner thread: cold starts spawn directly"),
+        }
+    }
+
+    fn start_one(&self) {
+        use std::sync::atomic::Ordering;
+        match Shell::start(&self.layout, &self.caps) {
+            Ok(shell) if !self.closed.load(Ordering::Acquire) => {
+                self.ready.lock().unwrap_or_else(|e| e.into_inner()).push(shell);
+            }
+            Ok(mut shell) => {
+                let _ = shell.child.start_kill();
+                shell.cgroup.kill_all();
+            }
+            Err(e) => tracing::warn!(error = %e, "could not pre-start a sandbox shell"),
+        }
+        self.starting.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn take(&self) -> Option<Shell> {
@@ -262,27 +260,20 @@ impl ShellPool {
             if have >= self.target {
                 return;
             }
+            let spawner = self.spawner.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(tx) = spawner.as_ref() else { return };
             self.starting.fetch_add(1, Ordering::AcqRel);
-            let pool = self.clone();
-            tokio::task::spawn_blocking(move || {
-                let shell = Shell::start(&pool.layout, &pool.caps);
-                match shell {
-                    Ok(shell) if !pool.closed.load(Ordering::Acquire) => {
-                        pool.ready.lock().unwrap_or_else(|e| e.into_inner()).push(shell);
-                    }
-                    Ok(mut shell) => {
-                        let _ = shell.child.start_kill();
-                        shell.cgroup.kill_all();
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not pre-start a sandbox shell"),
-                }
-                pool.starting.fetch_sub(1, Ordering::AcqRel);
-            });
+            if tx.send(()).is_err() {
+                self.starting.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
         }
     }
 
     fn drain(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::Release);
+        // Dropping the sender ends the spawner thread.
+        self.spawner.lock().unwrap_or_else(|e| e.into_inner()).take();
         let shells = std::mem::take(&mut *self.ready.lock().unwrap_or_else(|e| e.into_inner()));
         for mut shell in shells {
             let _ = shell.child.start_kill();
@@ -296,6 +287,35 @@ impl ShellPool {
             shell.cgroup.remove();
         }
     }
+}
+
+/// Spawns `cmd` with stdout and stderr on one new pipe, joining `cgroup` and its
+/// own session before exec. Returns the child and the pipe's read end; on
+/// failure the groups are removed.
+fn spawn_in_groups(
+    mut cmd: std::process::Command,
+    cgroup: &mut EnvCgroup,
+    program: &Path,
+) -> Result<(tokio::process::Child, OwnedFd), SandboxError> {
+    let (read_end, write_end) = pipe().map_err(SandboxError::Pipe)?;
+    let stderr_end = write_end.try_clone().map_err(SandboxError::Pipe)?;
+    cmd.stdout(Stdio::from(write_end)).stderr(Stdio::from(stderr_end));
+    let join_fds = cgroup.join_fds();
+    // SAFETY: the closure runs between fork and exec and only makes
+    // async-signal-safe system calls on descriptors opened beforehand.
+    unsafe {
+        cmd.pre_exec(move || join_groups_and_detach(&join_fds));
+    }
+    let mut tokio_cmd = tokio::process::Command::from(cmd);
+    tokio_cmd.kill_on_drop(true);
+    let child = tokio_cmd.spawn().map_err(|source| {
+        cgroup.remove();
+        SandboxError::Spawn { program: program.to_path_buf(), source }
+    })?;
+    // Dropping the command closes our copies of the pipe's write end, so the
+    // reader sees EOF when the last process of the tree exits.
+    drop(tokio_cmd);
+    Ok((child, read_end))
 }
 
 /// Runs in the child between fork and exec.

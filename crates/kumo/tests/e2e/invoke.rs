@@ -314,3 +314,18 @@ async fn idle_environments_are_evicted_at_the_machine_cap() {
     assert_eq!(payload["count"], 1);
     assert!(report_line(&tail).contains("Init Duration"));
 }
+
+/// Environments stay warm for longer than tokio's blocking threads live (10 s
+/// idle): a runtime must not die with the thread that happened to fork it.
+#[tokio::test(flavor = "multi_thread")]
+async fn warm_environments_survive_a_quiet_spell() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "quiet", 128, 5).await;
+    let (first, _, _) = invoke(&lambda, "quiet", json!({})).await;
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    let (second, err, tail) = invoke(&lambda, "quiet", json!({})).await;
+    assert_eq!(err, None, "{second}");
+    assert_eq!(second["pid"], first["pid"], "same environment: {tail}");
+    assert_eq!(second["count"], 2);
+}

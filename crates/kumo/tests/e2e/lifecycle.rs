@@ -60,3 +60,28 @@ async fn kill_9_loses_no_function() {
     let (payload, err, _) = invoke(&server.lambda(), "durable", json!({"x": 1})).await;
     assert_eq!((err, payload["event"]["x"].as_i64()), (None, Some(1)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_never_drops_or_misroutes_an_in_flight_invocation() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_python(&lambda, "deploy", "python3.12", "python/sleepy.py").await;
+    let slow = {
+        let lambda = lambda.clone();
+        tokio::spawn(async move { invoke(&lambda, "deploy", json!({"sleep": 1.5})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    lambda
+        .update_function_code()
+        .function_name("deploy")
+        .zip_file(aws_sdk_lambda::primitives::Blob::new(fixture_zip("python/echo.py", "app.py")))
+        .send()
+        .await
+        .expect("update code");
+    // New invocations run the new code at once, while the old one finishes on the old code.
+    let (new, err, _) = invoke(&lambda, "deploy", json!({"after": "deploy"})).await;
+    assert_eq!(err, None, "{new}");
+    assert_eq!(new["event"], json!({"after": "deploy"}));
+    let (old, err, _) = slow.await.expect("slow task");
+    assert_eq!((old, err), (json!({"slept": 1.5}), None));
+}

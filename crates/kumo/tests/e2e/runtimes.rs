@@ -257,7 +257,7 @@ async fn init_retry_that_overruns_the_timeout_times_out() {
     create_slow_init(&lambda, "tooslow", 3).await;
     let (p, err, tail) = invoke(&lambda, "tooslow", json!({})).await;
     assert_eq!(err.as_deref(), Some("Unhandled"));
-    assert_eq!(p["errorType"], "Sandbox.Timedout");
+    assert_eq!(p["errorType"], "Sandbox.Timedout", "{p}\n{tail}");
     assert!(p["errorMessage"].as_str().unwrap_or_default().ends_with("Task timed out after 3.00 seconds"), "{p}");
     assert!(tail.contains("\tPhase: invoke\tStatus: timeout"), "{tail}");
     assert!(report_line(&tail).ends_with("\tStatus: timeout"), "{tail}");
