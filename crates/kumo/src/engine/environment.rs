@@ -256,18 +256,6 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Success(_) => "success",
-            Outcome::FunctionError { .. } => "error",
-            Outcome::InitError { .. } => "init_error",
-            Outcome::Timeout | Outcome::InitTimeout => "timeout",
-            Outcome::Crashed { .. } => "crash",
-        }
-    }
-}
-
 #[derive(Debug)]
 pub struct InvocationResult {
     pub outcome: Outcome,
