@@ -329,3 +329,60 @@ async fn warm_environments_survive_a_quiet_spell() {
     assert_eq!(second["pid"], first["pid"], "same environment: {tail}");
     assert_eq!(second["count"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_cgroups_kumo_says_so_and_still_measures_memory() {
+    let server = Server::start_with_env(&[], &[("KUMO_CGROUPS", "off")]);
+    let banner = server.output.lock().expect("output").join("\n");
+    assert!(banner.contains("WARNING: no writable memory cgroup"), "{banner}");
+    let lambda = server.lambda();
+    create_echo(&lambda, "nocg", 128, 5).await;
+    let (_, err, tail) = invoke(&lambda, "nocg", json!({"alloc_mb": 40})).await;
+    assert_eq!(err, None);
+    let used = report_field(&report_line(&tail), "Max Memory Used").expect("Max Memory Used");
+    assert!(used >= 40.0, "the runtime's own high-water mark is reported: {used} MB");
+    // Freezing falls back to SIGSTOP of the process group, and thawing to SIGCONT.
+    let (payload, err, _) = invoke(&lambda, "nocg", json!({})).await;
+    assert_eq!((payload["count"].as_u64(), err), (Some(2), None));
+    create_python(&lambda, "nocg-bg", "python3.12", "python/background.py").await;
+    let (first, _, _) = invoke(&lambda, "nocg-bg", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (second, _, _) = invoke(&lambda, "nocg-bg", json!({})).await;
+    let idle_ticks = second["ticks"].as_i64().unwrap_or(0) - first["ticks"].as_i64().unwrap_or(0);
+    assert!(idle_ticks < 15, "background thread ran while idle: {idle_ticks} ticks");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_concurrency_limit_throttles_with_lambdas_reason() {
+    let server = Server::start_with(&["--account-concurrency", "2"]);
+    let lambda = server.lambda();
+    create_echo(&lambda, "acct", 128, 10).await;
+    let mut calls = Vec::new();
+    for _ in 0..3 {
+        let lambda = lambda.clone();
+        calls.push(tokio::spawn(async move {
+            lambda
+                .invoke()
+                .function_name("acct")
+                .payload(aws_sdk_lambda::primitives::Blob::new(r#"{"sleep_ms":1500}"#))
+                .send()
+                .await
+        }));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let mut reasons = Vec::new();
+    let mut ok = 0;
+    for call in calls {
+        match call.await.expect("task") {
+            Ok(_) => ok += 1,
+            Err(e) => match e.into_service_error() {
+                aws_sdk_lambda::operation::invoke::InvokeError::TooManyRequestsException(t) => {
+                    reasons.push(t.reason().map(|r| r.as_str().to_string()));
+                }
+                other => panic!("unexpected error {other:?}"),
+            },
+        }
+    }
+    assert_eq!(ok, 2);
+    assert_eq!(reasons, vec![Some("ConcurrentInvocationLimitExceeded".to_string())]);
+}
