@@ -82,6 +82,10 @@ struct ServeArgs {
     /// Environments kept on this machine before idle ones are evicted to make room.
     #[arg(long, env = "KUMO_MAX_ENVIRONMENTS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     max_environments: u64,
+    /// Threads serving HTTP and the Runtime API (default: half the CPUs, at least one;
+    /// the rest is left to the functions). One thread also avoids cross-CPU wake-ups.
+    #[arg(long, env = "KUMO_WORKER_THREADS", value_parser = clap::value_parser!(u64).range(1..=256))]
+    worker_threads: Option<u64>,
     /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).
     #[arg(long = "runtime-path", value_parser = parse_runtime_path)]
     runtime_paths: Vec<(String, PathBuf)>,
@@ -111,7 +115,17 @@ fn parse_runtime_path(s: &str) -> Result<(String, PathBuf), String> {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = match &cli.command {
+        Command::Serve(a) => {
+            let half = std::thread::available_parallelism().map_or(1, |n| n.get() / 2).max(1);
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(a.worker_threads.map_or(half, |n| n as usize));
+            b
+        }
+        // Client commands make a handful of requests: one thread is plenty.
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("kumo: cannot start the async runtime: {e}");

@@ -208,7 +208,7 @@ impl Engine {
         let start_ms = now_ms();
         let (mut env, cold) = match pool.take_idle() {
             Some(env) => (env, false),
-            None => match self.cold_start(&pool, version) {
+            None => match self.cold_start(&pool, version).await {
                 Ok(env) => (env, true),
                 Err(failure) => return Ok(self.spawn_failed(target, &request_id, start_ms, failure, want_tail)),
             },
@@ -230,7 +230,7 @@ impl Engine {
             // Lambda retries an init that overran its 10 s within the invocation
             // itself, in a fresh environment, bounded by the function timeout.
             pool.release(env, false);
-            env = match self.cold_start(&pool, version) {
+            env = match self.cold_start(&pool, version).await {
                 Ok(env) => env,
                 Err(failure) => return Ok(self.spawn_failed(target, &request_id, start_ms, failure, want_tail)),
             };
@@ -304,7 +304,7 @@ impl Engine {
         Ok(RunResult { payload, function_error, log_tail, report: report_line })
     }
 
-    fn cold_start(
+    async fn cold_start(
         &self,
         pool: &super::pool::Pool,
         version: &FunctionVersion,
@@ -321,7 +321,7 @@ impl Engine {
             api_endpoint: &self.cfg.api_endpoint,
             freeze: self.cfg.freeze,
         };
-        pool.spawn(&ctx)
+        pool.spawn(&ctx).await
     }
 
     /// Keeps the machine's environments under `--max-environments` by evicting

@@ -130,7 +130,7 @@ impl Pool {
     }
 
     /// Starts a new environment (a cold start).
-    pub fn spawn(&self, ctx: &SpawnContext<'_>) -> Result<Arc<Environment>, SpawnFailure> {
+    pub async fn spawn(&self, ctx: &SpawnContext<'_>) -> Result<Arc<Environment>, SpawnFailure> {
         let spawned_at = Instant::now();
         let v = &self.version;
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -176,7 +176,7 @@ impl Pool {
             cwd: task_root.clone(),
             memory_limit_bytes: u64::from(v.config.memory_mb) * 1024 * 1024,
         };
-        let mut sandbox = ctx.sandboxes.spawn(&spec).map_err(|e| {
+        let mut sandbox = ctx.sandboxes.spawn(&spec).await.map_err(|e| {
             let _ = std::fs::remove_dir_all(&tmp_dir);
             let message = match &e {
                 crate::sandbox::SandboxError::Spawn { source, .. } => {

@@ -65,26 +65,20 @@ impl Sandboxes {
     }
 
     /// Starts the runtime process of one environment: in a pre-started shell
-    /// when one is ready (its cgroups already joined), else from scratch.
-    pub fn spawn(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
+    /// when one is ready (its cgroups already joined), else from scratch on the
+    /// spawner thread (forking and joining a v1 memory cgroup take milliseconds,
+    /// which must not stall the threads serving HTTP).
+    pub async fn spawn(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         let shell = self.shells.take();
         self.shells.refill();
-        match shell {
-            Some(shell) => shell.launch(spec),
-            None => self.spawn_direct(spec),
+        if let Some(shell) = shell {
+            return shell.launch(spec);
         }
-    }
-
-    fn spawn_direct(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
-        let mut cgroup = self.layout.create(&self.caps, &spec.id, spec.memory_limit_bytes)?;
-        let mut cmd = std::process::Command::new(&spec.program);
-        cmd.args(&spec.args)
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&spec.cwd)
-            .stdin(Stdio::null());
-        let (child, read_end) = spawn_in_groups(cmd, &mut cgroup, &spec.program)?;
-        Ok(Sandbox::assemble(child, cgroup, read_end))
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.shells.submit(SpawnJob::Direct(Box::new(spec.clone()), tx)) {
+            return rx.await.unwrap_or_else(|_| Err(SandboxError::Pipe(io::Error::other("sandbox spawner stopped"))));
+        }
+        spawn_direct(&self.layout, &self.caps, spec)
     }
 
     /// Kills the idle shells and removes Kumo's parent cgroups; call once all sandboxes are gone.
@@ -182,8 +176,8 @@ struct ShellPool {
     ready: Mutex<Vec<Shell>>,
     starting: std::sync::atomic::AtomicUsize,
     closed: std::sync::atomic::AtomicBool,
-    /// Wakes the spawner thread.
-    spawner: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    /// Hands work to the spawner thread.
+    spawner: Mutex<Option<std::sync::mpsc::Sender<SpawnJob>>>,
 }
 
 impl ShellPool {
@@ -205,14 +199,19 @@ impl ShellPool {
     /// as the server, never from tokio's blocking pool (whose threads exit
     /// after 10 s idle).
     fn start_spawner(self: &Arc<Self>) {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnJob>();
         let pool = Arc::downgrade(self);
         let handle = tokio::runtime::Handle::current();
         let started = std::thread::Builder::new().name("kumo-sandbox-spawner".into()).spawn(move || {
             let _runtime = handle.enter();
-            while rx.recv().is_ok() {
+            while let Ok(job) = rx.recv() {
                 let Some(pool) = pool.upgrade() else { break };
-                pool.start_one();
+                match job {
+                    SpawnJob::Shell => pool.start_one(),
+                    SpawnJob::Direct(spec, reply) => {
+                        let _ = reply.send(spawn_direct(&pool.layout, &pool.caps, &spec));
+                    }
+                }
             }
         });
         match started {
@@ -260,14 +259,18 @@ impl ShellPool {
             if have >= self.target {
                 return;
             }
-            let spawner = self.spawner.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(tx) = spawner.as_ref() else { return };
             self.starting.fetch_add(1, Ordering::AcqRel);
-            if tx.send(()).is_err() {
+            if !self.submit(SpawnJob::Shell) {
                 self.starting.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
         }
+    }
+
+    /// Queues work for the spawner thread; false when there is none.
+    fn submit(&self, job: SpawnJob) -> bool {
+        let spawner = self.spawner.lock().unwrap_or_else(|e| e.into_inner());
+        spawner.as_ref().is_some_and(|tx| tx.send(job).is_ok())
     }
 
     fn drain(&self) {
@@ -287,6 +290,26 @@ impl ShellPool {
             shell.cgroup.remove();
         }
     }
+}
+
+fn spawn_direct(layout: &CgroupLayout, caps: &Capabilities, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
+    let mut cgroup = layout.create(caps, &spec.id, spec.memory_limit_bytes)?;
+    let mut cmd = std::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null());
+    let (child, read_end) = spawn_in_groups(cmd, &mut cgroup, &spec.program)?;
+    Ok(Sandbox::assemble(child, cgroup, read_end))
+}
+
+/// Work for the spawner thread.
+enum SpawnJob {
+    /// Pre-start one shell for the pool.
+    Shell,
+    /// Start this environment now (no shell was ready).
+    Direct(Box<SandboxSpec>, tokio::sync::oneshot::Sender<Result<Sandbox, SandboxError>>),
 }
 
 /// Spawns `cmd` with stdout and stderr on one new pipe, joining `cgroup` and its
