@@ -261,19 +261,9 @@ impl Engine {
     pub async fn update_code(&self, raw: &str, req: UpdateCode) -> Result<FunctionView, ApiError> {
         let name = self.unqualified(raw)?;
         let _guard = self.control.lock().await;
-        let current = self.current(&name)?;
-        if req.revision_id.as_ref().is_some_and(|r| *r != current.latest.revision_id) {
-            return Err(revision_mismatch());
-        }
+        let current = self.current_at_revision(&name, req.revision_id.as_deref())?;
         let code = self.ingest_code(req.zip).await?;
-        let latest = Arc::new(FunctionVersion {
-            code,
-            revision_id: new_revision(),
-            last_modified_ms: now_ms(),
-            ..(*current.latest).clone()
-        });
-        self.store.put_latest(&latest).await.map_err(store_error)?;
-        self.replace_latest(&name, latest.clone());
+        let latest = self.commit_latest(&name, FunctionVersion { code, ..(*current.latest).clone() }).await?;
         self.gc_code(&current.latest.code.sha256_hex);
         if req.publish {
             return self.publish_locked(&name, None, None, None).await;
@@ -290,22 +280,29 @@ impl Engine {
     ) -> Result<FunctionView, ApiError> {
         let name = self.unqualified(raw)?;
         let _guard = self.control.lock().await;
-        let current = self.current(&name)?;
-        if revision_id.as_ref().is_some_and(|r| *r != current.latest.revision_id) {
-            return Err(revision_mismatch());
-        }
+        let current = self.current_at_revision(&name, revision_id.as_deref())?;
         let config = current.latest.config.apply(patch)?;
         self.check_runtime_available(&config.runtime)?;
-        let latest = Arc::new(FunctionVersion {
-            config,
-            revision_id: new_revision(),
-            last_modified_ms: now_ms(),
-            ..(*current.latest).clone()
-        });
-        self.store.put_latest(&latest).await.map_err(store_error)?;
-        self.replace_latest(&name, latest.clone());
+        let latest = self.commit_latest(&name, FunctionVersion { config, ..(*current.latest).clone() }).await?;
         let state = self.current(&name)?;
         Ok(self.view(&state, latest, None))
+    }
+
+    /// The function's state, provided the caller's `RevisionId` (if any) is still current.
+    fn current_at_revision(&self, name: &str, revision_id: Option<&str>) -> Result<FunctionState, ApiError> {
+        let current = self.current(name)?;
+        if revision_id.is_some_and(|r| r != current.latest.revision_id) {
+            return Err(revision_mismatch());
+        }
+        Ok(current)
+    }
+
+    /// Stores a changed $LATEST under a new revision, then makes it current.
+    async fn commit_latest(&self, name: &str, changed: FunctionVersion) -> Result<Arc<FunctionVersion>, ApiError> {
+        let latest = Arc::new(FunctionVersion { revision_id: new_revision(), last_modified_ms: now_ms(), ..changed });
+        self.store.put_latest(&latest).await.map_err(store_error)?;
+        self.replace_latest(name, latest.clone());
+        Ok(latest)
     }
 
     fn current(&self, name: &str) -> Result<FunctionState, ApiError> {
