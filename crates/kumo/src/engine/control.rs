@@ -533,11 +533,16 @@ impl Engine {
             additional_version_weights: routing,
             revision_id: new_revision(),
         };
-        self.store.put_alias(&name, &a).await.map_err(store_error)?;
-        if let Some(s) = self.write_functions().get_mut(&name) {
-            s.aliases.insert(alias.to_string(), a.clone());
+        self.save_alias(&name, a).await
+    }
+
+    /// Stores an alias, then makes it visible; returns it with its ARN.
+    async fn save_alias(&self, function: &str, alias: Alias) -> Result<(String, Alias), ApiError> {
+        self.store.put_alias(function, &alias).await.map_err(store_error)?;
+        if let Some(s) = self.write_functions().get_mut(function) {
+            s.aliases.insert(alias.name.clone(), alias.clone());
         }
-        Ok((self.alias_arn(&name, alias), a))
+        Ok((self.alias_arn(function, &alias.name), alias))
     }
 
     pub fn get_alias(&self, raw: &str, alias: &str) -> Result<(String, Alias), ApiError> {
@@ -593,11 +598,7 @@ impl Engine {
             additional_version_weights: routing,
             revision_id: new_revision(),
         };
-        self.store.put_alias(&name, &a).await.map_err(store_error)?;
-        if let Some(s) = self.write_functions().get_mut(&name) {
-            s.aliases.insert(alias.to_string(), a.clone());
-        }
-        Ok((self.alias_arn(&name, alias), a))
+        self.save_alias(&name, a).await
     }
 
     pub async fn delete_alias(&self, raw: &str, alias: &str) -> Result<(), ApiError> {

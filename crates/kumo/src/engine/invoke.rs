@@ -36,8 +36,6 @@ pub struct InvokeResponse {
     pub executed_version: Option<String>,
     pub log_result: Option<String>,
     pub request_id: String,
-    /// The REPORT line, for clients (like `kumo invoke`) that show it.
-    pub report: Option<String>,
 }
 
 impl InvokeResponse {
@@ -50,7 +48,6 @@ impl InvokeResponse {
             executed_version: None,
             log_result: None,
             request_id,
-            report: None,
         }
     }
 }
@@ -160,7 +157,6 @@ impl Engine {
                     executed_version: Some(executed_version),
                     log_result: run.log_tail.map(|t| base64::engine::general_purpose::STANDARD.encode(t)),
                     request_id,
-                    report: Some(run.report),
                 })
             }
         }
@@ -223,9 +219,7 @@ impl Engine {
             cognito_identity: None,
             version: version.version,
         });
-        let t_invoke = std::time::Instant::now();
         let mut result = env.invoke(event.clone(), InitMode::OnDemand).await;
-        let invoke_us = t_invoke.elapsed().as_micros() as u64;
         if matches!(result.outcome, Outcome::InitTimeout) {
             // Lambda retries an init that overran its 10 s within the invocation
             // itself, in a fresh environment, bounded by the function timeout.
@@ -273,9 +267,8 @@ impl Engine {
             init_duration_us: init_us,
             status: status.clone(),
         };
-        let report_line = report.line();
         lines.push(logfmt::end_line(&request_id));
-        lines.push(report_line.clone());
+        lines.push(report.line());
         let log_tail = env.shared.log.finish_invocation(&lines, want_tail);
         self.store.record_invocation(MeteringRecord {
             request_id,
@@ -300,8 +293,7 @@ impl Engine {
             ephemeral_storage_mb: version.config.ephemeral_storage_mb,
         });
         pool.release(env, result.reusable);
-        tracing::trace!(invoke_us, finish_us = t_invoke.elapsed().as_micros() as u64 - invoke_us, "invocation timings");
-        Ok(RunResult { payload, function_error, log_tail, report: report_line })
+        Ok(RunResult { payload, function_error, log_tail })
     }
 
     async fn cold_start(
@@ -382,12 +374,7 @@ impl Engine {
                 })
                 .collect(),
         );
-        RunResult {
-            payload: Bytes::from(body),
-            function_error: Some("Unhandled"),
-            log_tail: want_tail.then_some(text),
-            report: report.line(),
-        }
+        RunResult { payload: Bytes::from(body), function_error: Some("Unhandled"), log_tail: want_tail.then_some(text) }
     }
 }
 
@@ -395,7 +382,6 @@ struct RunResult {
     payload: Bytes,
     function_error: Option<&'static str>,
     log_tail: Option<String>,
-    report: String,
 }
 
 fn shutting_down() -> ApiError {
