@@ -26,6 +26,8 @@ pub struct ServeOptions {
     pub runtime_overrides: Vec<(String, PathBuf)>,
     pub prewarm_sandboxes: usize,
     pub max_environments: usize,
+    pub isolation: crate::sandbox::IsolationMode,
+    pub cpu_limits: bool,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -51,6 +53,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             runtime_overrides: opts.runtime_overrides.clone(),
             prewarm_sandboxes: opts.prewarm_sandboxes,
             max_environments: opts.max_environments,
+            isolation: opts.isolation,
+            cpu_limits: opts.cpu_limits,
         },
         store,
     )
@@ -71,6 +75,14 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     println!("Point the AWS CLI at it:  aws --endpoint-url {endpoint} --region {} lambda list-functions", opts.region);
 
     let app = crate::api::router(engine.clone());
+    let inner_app = app.clone();
+    engine.set_api_server(Arc::new(move |listener| {
+        let app = inner_app.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        })
+        .abort_handle()
+    }));
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
     println!("Kumo is stopping: waiting for in-flight invocations");
     engine.shutdown().await;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::sandbox::IsolationMode;
 use crate::server::{ServeOptions, serve};
 
 #[derive(Parser)]
@@ -86,9 +87,26 @@ struct ServeArgs {
     /// the rest is left to the functions). One thread also avoids cross-CPU wake-ups.
     #[arg(long, env = "KUMO_WORKER_THREADS", value_parser = clap::value_parser!(u64).range(1..=256))]
     worker_threads: Option<u64>,
+    /// How functions are sandboxed: `auto` uses every mechanism the host offers
+    /// and says what is missing; `strict` refuses to start without all of them;
+    /// `none` runs plain processes (debugging only).
+    #[arg(long, env = "KUMO_ISOLATION", value_enum, default_value_t = IsolationMode::Auto)]
+    isolation: IsolationMode,
+    /// CPU in proportion to memory as on Lambda (1,769 MB = one vCPU); `off` lets
+    /// every function use the whole machine (local debugging).
+    #[arg(long, env = "KUMO_CPU_LIMITS", default_value = "on", value_parser = parse_on_off)]
+    cpu_limits: bool,
     /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).
     #[arg(long = "runtime-path", value_parser = parse_runtime_path)]
     runtime_paths: Vec<(String, PathBuf)>,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("expected on or off, got {s}")),
+    }
 }
 
 /// `300ms`, `30s`, `10m`, `2h`, `1d`, or plain seconds.
@@ -149,6 +167,8 @@ pub fn main() -> ExitCode {
                     runtime_overrides: a.runtime_paths,
                     prewarm_sandboxes: a.prewarm_sandboxes,
                     max_environments: a.max_environments as usize,
+                    isolation: a.isolation,
+                    cpu_limits: a.cpu_limits,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

@@ -118,6 +118,8 @@ impl EnvShared {
         }
         if !st.initialized {
             st.initialized = true;
+            // Init ran with the whole machine's CPU, as Lambda boosts it; invocations get their share.
+            self.sandbox.end_init_boost();
             if let Some(signal) = st.init_signal.take() {
                 let _ = signal.send(InitSignal::Ready(Instant::now()));
             }
@@ -287,7 +289,7 @@ pub struct Environment {
     init_rx: Mutex<Option<oneshot::Receiver<InitSignal>>>,
     last_used: Mutex<Instant>,
     env_peak_bytes: AtomicU64,
-    listener_task: tokio::task::AbortHandle,
+    listener_tasks: Vec<tokio::task::AbortHandle>,
     pub tmp_dir: Option<std::path::PathBuf>,
 }
 
@@ -307,7 +309,7 @@ impl Environment {
     /// starts its Runtime API server.
     pub fn new(
         parts: NewEnvironment,
-        listener: impl FnOnce(Arc<EnvShared>) -> tokio::task::AbortHandle,
+        listener: impl FnOnce(Arc<EnvShared>) -> Vec<tokio::task::AbortHandle>,
     ) -> Arc<Environment> {
         let NewEnvironment { id, version, sandbox, log, freeze_between_invocations, spawned_at, tmp_dir } = parts;
         UNDESTROYED.fetch_add(1, Ordering::AcqRel);
@@ -320,7 +322,7 @@ impl Environment {
             exited: Notify::new(),
             has_exited: AtomicBool::new(false),
         });
-        let listener_task = listener(shared.clone());
+        let listener_tasks = listener(shared.clone());
         let watcher = shared.clone();
         tokio::spawn(async move {
             let info = watcher.sandbox.wait().await.unwrap_or(ExitInfo { code: None, signal: None, oom_killed: false });
@@ -334,7 +336,7 @@ impl Environment {
             init_rx: Mutex::new(Some(init_rx)),
             last_used: Mutex::new(Instant::now()),
             env_peak_bytes: AtomicU64::new(0),
-            listener_task,
+            listener_tasks,
             tmp_dir,
         })
     }
@@ -511,7 +513,9 @@ impl Environment {
 
     /// Kills the environment and removes its cgroups and scratch space.
     pub async fn destroy(self: Arc<Self>) {
-        self.listener_task.abort();
+        for task in &self.listener_tasks {
+            task.abort();
+        }
         {
             let mut st = self.shared.lock();
             st.dead = true;

@@ -312,6 +312,8 @@ impl Engine {
             data_dir: &self.cfg.data_dir,
             api_endpoint: &self.cfg.api_endpoint,
             freeze: self.cfg.freeze,
+            kumo_api: self.kumo_api.get(),
+            outbound_network: self.outbound_network(&version.name),
         };
         pool.spawn(&ctx).await
     }

@@ -15,7 +15,7 @@ pub mod runtimes;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use kumo_core::concurrency::Concurrency;
@@ -26,8 +26,9 @@ use tokio::sync::Notify;
 
 pub use control::{CreateFunction, FunctionView, ListPage, UpdateCode};
 pub use invoke::{InvokeRequest, InvokeResponse};
+pub use pool::{ApiServer, OUTBOUND_TAG};
 
-use crate::sandbox::Sandboxes;
+use crate::sandbox::{IsolationMode, IsolationPlan, Sandboxes};
 use crate::store::code::CodeStore;
 use crate::store::{Store, StoreError};
 use pool::Pool;
@@ -54,6 +55,10 @@ pub struct EngineConfig {
     pub prewarm_sandboxes: usize,
     /// Above this many environments, idle ones are evicted before a cold start.
     pub max_environments: usize,
+    /// `--isolation`.
+    pub isolation: IsolationMode,
+    /// CPU quota proportional to memory.
+    pub cpu_limits: bool,
 }
 
 /// One function in memory.
@@ -83,6 +88,8 @@ pub enum EngineError {
     Code(std::io::Error),
     #[error(transparent)]
     Runtimes(#[from] runtimes::RuntimeError),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
 }
 
 pub struct Engine {
@@ -91,6 +98,8 @@ pub struct Engine {
     code: CodeStore,
     runtimes: RuntimeCatalog,
     sandboxes: Sandboxes,
+    /// Serves Kumo's API inside environments; set once the HTTP router exists.
+    kumo_api: OnceLock<pool::ApiServer>,
     functions: RwLock<HashMap<String, FunctionState>>,
     /// Serialises control-plane changes (they are rare; invocations never take it).
     control: tokio::sync::Mutex<()>,
@@ -110,7 +119,13 @@ impl Engine {
     pub async fn start(cfg: EngineConfig, store: Arc<dyn Store>) -> Result<Arc<Engine>, EngineError> {
         let code = CodeStore::new(&cfg.data_dir).map_err(EngineError::Code)?;
         let runtimes = RuntimeCatalog::discover(&cfg.data_dir, &cfg.runtime_overrides)?;
-        let sandboxes = Sandboxes::detect(cfg.prewarm_sandboxes);
+        let plan = IsolationPlan {
+            mode: cfg.isolation,
+            root_dir: cfg.data_dir.join("sandbox-root"),
+            api_port: api_port(&cfg.api_endpoint),
+            cpu_limits: cfg.cpu_limits,
+        };
+        let sandboxes = Sandboxes::detect(cfg.prewarm_sandboxes, &plan)?;
         let _ = std::fs::remove_dir_all(cfg.data_dir.join("envs"));
         let mut functions = HashMap::new();
         let mut concurrency = Concurrency::new(cfg.account_concurrency);
@@ -141,6 +156,7 @@ impl Engine {
             code,
             runtimes,
             sandboxes,
+            kumo_api: OnceLock::new(),
             functions: RwLock::new(functions),
             control: tokio::sync::Mutex::new(()),
             concurrency: Mutex::new(concurrency),
@@ -174,6 +190,17 @@ impl Engine {
 
     pub fn sandbox_capabilities(&self) -> crate::sandbox::Capabilities {
         self.sandboxes.capabilities()
+    }
+
+    /// Hands the engine a way to serve Kumo's API on listeners inside
+    /// environments (functions with outbound access reach it at Kumo's usual address).
+    pub fn set_api_server(&self, serve: pool::ApiServer) {
+        let _ = self.kumo_api.set(serve);
+    }
+
+    /// A function's outbound network setting: allowed unless tagged `kumo:outbound-network=none`.
+    fn outbound_network(&self, name: &str) -> bool {
+        self.read_functions().get(name).and_then(|f| f.meta.tags.get(OUTBOUND_TAG)).is_none_or(|v| v != "none")
     }
 
     fn read_functions(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, FunctionState>> {
@@ -289,4 +316,9 @@ fn name_pattern_error(value: &str, name_part: &str) -> ApiError {
             "1 validation error detected: Value '{value}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?({name_part})(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
         ),
     )
+}
+
+/// The port of Kumo's API endpoint (`http://host:port`), 0 if it has none.
+fn api_port(endpoint: &str) -> u16 {
+    endpoint.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(0)
 }

@@ -10,6 +10,7 @@ use kumo_core::{logfmt, runtime};
 
 use super::environment::{Environment, NewEnvironment};
 use super::envlog::EnvLog;
+use crate::sandbox::jail::{self, JailSpec};
 use crate::sandbox::{SandboxSpec, Sandboxes};
 use crate::store::Store;
 use crate::store::code::CodeStore;
@@ -34,6 +35,24 @@ pub struct SpawnContext<'a> {
     pub data_dir: &'a std::path::Path,
     pub api_endpoint: &'a str,
     pub freeze: bool,
+    /// Serves Kumo's API on a listener inside an environment (outbound access allowed).
+    pub kumo_api: Option<&'a ApiServer>,
+    /// The function's outbound network setting (tag `kumo:outbound-network`).
+    pub outbound_network: bool,
+}
+
+/// Serves Kumo's own API on a listener (one per isolated environment).
+pub type ApiServer = Arc<dyn Fn(tokio::net::TcpListener) -> tokio::task::AbortHandle + Send + Sync>;
+
+/// Where the environment finds things, as its own processes see them.
+struct EnvPaths {
+    runtime_api: String,
+    task_root: PathBuf,
+    runtime_dir: PathBuf,
+    /// A host directory for TMPDIR when there is no private /tmp.
+    tmp: Option<PathBuf>,
+    /// Kumo's API, for `AWS_ENDPOINT_URL`.
+    endpoint: String,
 }
 
 pub struct Pool {
@@ -149,35 +168,63 @@ impl Pool {
             });
         }
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| SpawnFailure {
-            error_type: "Sandbox.Failure",
-            message: format!("could not open the Runtime API listener: {e}"),
-        })?;
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-        let _ = listener.set_nonblocking(true);
-        let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| SpawnFailure {
-            error_type: "Sandbox.Failure",
-            message: format!("could not register the Runtime API listener: {e}"),
-        })?;
-
-        let tmp_dir = ctx.data_dir.join("envs").join(&id);
-        let _ = std::fs::create_dir_all(tmp_dir.join("tmp"));
+        let isolated = ctx.sandboxes.isolation().is_isolated();
+        let host_listener = if isolated {
+            None
+        } else {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| SpawnFailure {
+                error_type: "Sandbox.Failure",
+                message: format!("could not open the Runtime API listener: {e}"),
+            })?;
+            Some(listener)
+        };
+        let tmp_dir = (!isolated).then(|| ctx.data_dir.join("envs").join(&id));
+        if let Some(dir) = &tmp_dir {
+            let _ = std::fs::create_dir_all(dir.join("tmp"));
+        }
+        let paths = match &host_listener {
+            Some(l) => EnvPaths {
+                runtime_api: format!("127.0.0.1:{}", l.local_addr().map(|a| a.port()).unwrap_or(0)),
+                task_root: task_root.clone(),
+                runtime_dir: ctx.runtimes.runtime_dir().to_path_buf(),
+                tmp: tmp_dir.as_ref().map(|d| d.join("tmp")),
+                endpoint: ctx.api_endpoint.to_string(),
+            },
+            None => EnvPaths {
+                runtime_api: format!("127.0.0.1:{}", jail::RUNTIME_API_PORT),
+                task_root: PathBuf::from(jail::TASK_ROOT),
+                runtime_dir: PathBuf::from(jail::RUNTIME_DIR),
+                tmp: None,
+                // Served inside the environment's own network namespace, whatever Kumo listens on.
+                endpoint: format!("http://127.0.0.1:{}", ctx.api_endpoint.rsplit(':').next().unwrap_or("9777")),
+            },
+        };
         let stream: Arc<str> = Arc::from(logfmt::log_stream_name(now_ms(), v.version, &id));
         let group: Arc<str> = Arc::from(v.config.logging.log_group.as_str());
         let log = EnvLog::new(group.clone(), stream.clone(), ctx.store.clone(), None);
         log.platform_line(&logfmt::init_start_line(&launch.runtime_version, &ctx.runtime_version_arn));
 
-        let env = environment_variables(v, ctx, port, &task_root, &tmp_dir, &stream, &launch.path_prefix);
+        let seen = |p: &std::path::Path| inside_view(p, &task_root, ctx.runtimes.runtime_dir(), &paths);
+        let env = environment_variables(v, ctx, &paths, &stream, &launch.path_prefix);
         let spec = SandboxSpec {
             id: format!("env-{id}"),
-            program: launch.program.clone(),
-            args: launch.args.iter().map(Into::into).collect(),
+            program: seen(&launch.program),
+            args: launch.args.iter().map(|a| seen(std::path::Path::new(a)).display().to_string()).collect(),
             env,
-            cwd: task_root.clone(),
+            cwd: paths.task_root.clone(),
             memory_limit_bytes: u64::from(v.config.memory_mb) * 1024 * 1024,
+            jail: isolated.then(|| JailSpec {
+                task_root: task_root.clone(),
+                runtime_dir: ctx.runtimes.runtime_dir().to_path_buf(),
+                read_only: launch.path_prefix.as_deref().map(interpreter_prefixes).unwrap_or_default(),
+                tmp_mb: v.config.ephemeral_storage_mb,
+                landlock: ctx.sandboxes.isolation().landlock_abi > 0,
+            }),
         };
         let mut sandbox = ctx.sandboxes.spawn(&spec).await.map_err(|e| {
-            let _ = std::fs::remove_dir_all(&tmp_dir);
+            if let Some(dir) = &tmp_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             let message = match &e {
                 crate::sandbox::SandboxError::Spawn { source, .. } => {
                     format!("fork/exec {}: {}", launch.program.display(), source)
@@ -191,6 +238,26 @@ impl Pool {
             log.attach(output.fd);
             log.spawn_reader();
         }
+        let (runtime_listener, kumo_listener) = match (host_listener, sandbox.take_listeners()) {
+            (Some(l), _) => (Some(l), None),
+            (None, Some(l)) => (Some(l.runtime_api), Some(l.kumo_api)),
+            (None, None) => (None, None),
+        };
+        let to_tokio =
+            |l: std::net::TcpListener| l.set_nonblocking(true).and_then(|()| tokio::net::TcpListener::from_std(l));
+        let runtime_listener = runtime_listener.map(to_tokio).transpose().ok().flatten().ok_or_else(|| {
+            sandbox.kill();
+            SpawnFailure {
+                error_type: "Sandbox.Failure",
+                message: "could not register the Runtime API listener".into(),
+            }
+        })?;
+        // Outbound access includes Kumo's own API; without it the listener is
+        // dropped and connections to Kumo's port are refused.
+        let kumo_listener = kumo_listener
+            .filter(|_| ctx.outbound_network)
+            .and_then(|l| to_tokio(l).ok())
+            .and_then(|l| ctx.kumo_api.map(|serve| serve(l)));
         tracing::debug!(function = %v.name, spawn_us = spawned_at.elapsed().as_micros() as u64, "environment spawned");
         self.live.fetch_add(1, Ordering::Relaxed);
         Ok(Environment::new(
@@ -201,9 +268,11 @@ impl Pool {
                 log,
                 freeze_between_invocations: ctx.freeze,
                 spawned_at,
-                tmp_dir: Some(tmp_dir),
+                tmp_dir,
             },
-            |shared| crate::runtime_api::serve(listener, shared),
+            |shared| {
+                std::iter::once(crate::runtime_api::serve(runtime_listener, shared)).chain(kumo_listener).collect()
+            },
         ))
     }
 }
@@ -212,13 +281,52 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// The tag that turns a function's outbound network access off (`none`); allowed otherwise.
+pub const OUTBOUND_TAG: &str = "kumo:outbound-network";
+
+/// A host path as the environment sees it: the code at /var/task, Kumo's
+/// bootstraps at /var/runtime, everything else (the interpreter) at the same place.
+fn inside_view(
+    path: &std::path::Path,
+    task_root: &std::path::Path,
+    runtime_dir: &std::path::Path,
+    paths: &EnvPaths,
+) -> PathBuf {
+    if let Ok(rest) = path.strip_prefix(task_root) {
+        return paths.task_root.join(rest);
+    }
+    if let Ok(rest) = path.strip_prefix(runtime_dir) {
+        return paths.runtime_dir.join(rest);
+    }
+    path.to_path_buf()
+}
+
+/// What of an interpreter installed outside the system directories (e.g.
+/// pyenv's `~/.pyenv/versions/3.12.1/bin`) the view must include: its `bin`
+/// and `lib` (standard library, site-packages, node_modules), and nothing
+/// else of wherever it lives.
+fn interpreter_prefixes(bin_dir: &std::path::Path) -> Vec<PathBuf> {
+    let system = ["/usr", "/bin", "/sbin", "/lib", "/lib64"];
+    let mut out = Vec::new();
+    for bin in [bin_dir.to_path_buf(), std::fs::canonicalize(bin_dir).unwrap_or_default()] {
+        let Some(prefix) = bin.parent() else { continue };
+        if prefix.parent().is_none() || system.iter().any(|s| prefix.starts_with(s)) {
+            continue;
+        }
+        for dir in [prefix.join("bin"), prefix.join("lib")] {
+            if dir.is_dir() && !out.contains(&dir) {
+                out.push(dir);
+            }
+        }
+    }
+    out
+}
+
 /// The variables Lambda sets, then the function's own (which may override the unreserved ones).
 fn environment_variables(
     v: &FunctionVersion,
     ctx: &SpawnContext<'_>,
-    port: u16,
-    task_root: &std::path::Path,
-    tmp_dir: &std::path::Path,
+    paths: &EnvPaths,
     stream: &str,
     path_prefix: &Option<PathBuf>,
 ) -> Vec<(String, String)> {
@@ -234,10 +342,10 @@ fn environment_variables(
         VersionId::Number(n) => n.to_string(),
     };
     let mut env: Vec<(String, String)> = vec![
-        ("AWS_LAMBDA_RUNTIME_API".into(), format!("127.0.0.1:{port}")),
+        ("AWS_LAMBDA_RUNTIME_API".into(), paths.runtime_api.clone()),
         ("_HANDLER".into(), c.handler.clone()),
-        ("LAMBDA_TASK_ROOT".into(), task_root.display().to_string()),
-        ("LAMBDA_RUNTIME_DIR".into(), ctx.runtimes.runtime_dir().display().to_string()),
+        ("LAMBDA_TASK_ROOT".into(), paths.task_root.display().to_string()),
+        ("LAMBDA_RUNTIME_DIR".into(), paths.runtime_dir.display().to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME".into(), v.name.clone()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), c.memory_mb.to_string()),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), version),
@@ -249,14 +357,16 @@ fn environment_variables(
         ("AWS_XRAY_CONTEXT_MISSING".into(), "LOG_ERROR".into()),
         // Lambda has no instance metadata service; SDKs must not probe 169.254.169.254.
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ("AWS_ENDPOINT_URL".into(), ctx.api_endpoint.to_string()),
+        ("AWS_ENDPOINT_URL".into(), paths.endpoint.clone()),
         ("TZ".into(), ":UTC".into()),
         ("LANG".into(), "en_US.UTF-8".into()),
         ("PATH".into(), path),
-        ("LD_LIBRARY_PATH".into(), format!("{0}:{0}/lib", task_root.display())),
-        ("TMPDIR".into(), tmp_dir.join("tmp").display().to_string()),
-        ("PWD".into(), task_root.display().to_string()),
+        ("LD_LIBRARY_PATH".into(), format!("{0}:{0}/lib", paths.task_root.display())),
+        ("PWD".into(), paths.task_root.display().to_string()),
     ];
+    if let Some(tmp) = &paths.tmp {
+        env.push(("TMPDIR".into(), tmp.display().to_string()));
+    }
     if let Some(exec_env) = runtime::execution_env(&c.runtime) {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }

@@ -39,6 +39,9 @@ pub struct CgroupLayout {
     unified: Option<PathBuf>,
     /// Parent dir in the v1 freezer hierarchy, used when there is no unified mount.
     freezer_v1: Option<PathBuf>,
+    /// Parent dirs in the v1 pids and cpu hierarchies (on v2 both live in the memory/unified group).
+    pids_v1: Option<PathBuf>,
+    cpu_v1: Option<PathBuf>,
 }
 
 struct Mount {
@@ -107,6 +110,10 @@ impl CgroupLayout {
             .and_then(|mnt| own_path(proc_cgroup, Some("memory")).map(|p| join(&mnt, &p).join(group)));
         let freezer_v1 = v1_mount("freezer")
             .and_then(|mnt| own_path(proc_cgroup, Some("freezer")).map(|p| join(&mnt, &p).join(group)));
+        let pids_v1 =
+            v1_mount("pids").and_then(|mnt| own_path(proc_cgroup, Some("pids")).map(|p| join(&mnt, &p).join(group)));
+        let cpu_v1 =
+            v1_mount("cpu").and_then(|mnt| own_path(proc_cgroup, Some("cpu")).map(|p| join(&mnt, &p).join(group)));
         let unified = v2_mount.as_ref().and_then(|mnt| own_path(proc_cgroup, None).map(|p| join(mnt, &p).join(group)));
         let has_v1 = mounts.iter().any(|m| m.fstype == "cgroup");
         let kind = match (has_v1, unified.is_some()) {
@@ -125,7 +132,7 @@ impl CgroupLayout {
             }
             _ => None,
         };
-        CgroupLayout { kind, memory, unified, freezer_v1 }
+        CgroupLayout { kind, memory, unified, freezer_v1, pids_v1, cpu_v1 }
     }
 
     /// Creates Kumo's parent groups and checks they are writable. Returns what works.
@@ -136,9 +143,18 @@ impl CgroupLayout {
         {
             if !*v1 {
                 // v2: children get the memory controller only if the parent delegates it.
-                let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +pids");
+                let _ = fs::write(dir.join("cgroup.subtree_control"), "+memory +pids +cpu");
+                let delegated = fs::read_to_string(dir.join("cgroup.subtree_control")).unwrap_or_default();
+                caps.pids = delegated.split_whitespace().any(|c| c == "pids");
+                caps.cpu = delegated.split_whitespace().any(|c| c == "cpu");
             }
             caps.memory = true;
+        }
+        if let Some(dir) = &self.pids_v1 {
+            caps.pids = fs::create_dir_all(dir).is_ok();
+        }
+        if let Some(dir) = &self.cpu_v1 {
+            caps.cpu = fs::create_dir_all(dir).is_ok() && dir.join("cpu.cfs_quota_us").exists();
         }
         if let Some(dir) = &self.unified {
             caps.freeze_v2 = fs::create_dir_all(dir).is_ok() && dir.join("cgroup.freeze").exists();
@@ -176,6 +192,30 @@ impl CgroupLayout {
             group.peak = open_rw(&dir.join(peak_file)).ok();
             group.oom_events = Some(dir.join(events_file));
             group.memory_v1 = *v1;
+            if !*v1 {
+                if caps.pids {
+                    write_file(&dir.join("pids.max"), PIDS_MAX.as_bytes())?;
+                }
+                group.cpu = caps.cpu.then(|| (dir.clone(), false));
+            }
+            group.dirs.push(dir);
+        }
+        if caps.pids
+            && let Some(parent) = &self.pids_v1
+        {
+            let dir = parent.join(id);
+            mkdir(&dir)?;
+            write_file(&dir.join("pids.max"), PIDS_MAX.as_bytes())?;
+            group.other_procs.push(open_rw(&dir.join("cgroup.procs"))?);
+            group.dirs.push(dir);
+        }
+        if caps.cpu
+            && let Some(parent) = &self.cpu_v1
+        {
+            let dir = parent.join(id);
+            mkdir(&dir)?;
+            group.other_procs.push(open_rw(&dir.join("cgroup.procs"))?);
+            group.cpu = Some((dir.clone(), true));
             group.dirs.push(dir);
         }
         if caps.freeze_v2 {
@@ -207,11 +247,7 @@ impl CgroupLayout {
     /// whole memory controller down, so they must not pile up.
     pub fn remove_stale_siblings(&self) -> usize {
         let mut removed = 0;
-        for parent in [self.memory.as_ref().map(|m| &m.0), self.unified.as_ref(), self.freezer_v1.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|dir| dir.parent())
-        {
+        for parent in self.parents().filter_map(|dir| dir.parent()) {
             let Ok(entries) = fs::read_dir(parent) else { continue };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
@@ -235,18 +271,31 @@ impl CgroupLayout {
 
     /// Removes Kumo's parent groups (at shutdown, once every environment is gone).
     pub fn remove_parents(&self) {
-        for dir in
-            [self.memory.as_ref().map(|m| &m.0), self.unified.as_ref(), self.freezer_v1.as_ref()].into_iter().flatten()
-        {
+        for dir in self.parents() {
             let _ = fs::remove_dir(dir);
         }
     }
 
+    /// Kumo's own group in every hierarchy it uses.
+    fn parents(&self) -> impl Iterator<Item = &PathBuf> {
+        [
+            self.memory.as_ref().map(|m| &m.0),
+            self.unified.as_ref(),
+            self.freezer_v1.as_ref(),
+            self.pids_v1.as_ref(),
+            self.cpu_v1.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     pub fn describe(&self, caps: &Capabilities) -> String {
         format!(
-            "cgroup layout {:?}: memory limit+peak {}, freeze {}, kill {}",
+            "layout {:?}, memory limit+peak {}, pids limit {}, cpu quota {}, freeze {}, kill {}",
             self.kind,
             if caps.memory { "yes" } else { "NO" },
+            if caps.pids { "yes" } else { "NO" },
+            if caps.cpu { "yes" } else { "NO" },
             if caps.freeze_v2 {
                 "v2"
             } else if caps.freeze_v1 {
@@ -304,6 +353,27 @@ pub struct Capabilities {
     pub freeze_v2: bool,
     pub freeze_v1: bool,
     pub kill_v2: bool,
+    pub pids: bool,
+    pub cpu: bool,
+}
+
+/// Lambda's 1,024 processes/threads, plus the sandbox shell that waits for the runtime.
+const PIDS_MAX: &str = "1025";
+
+/// A CPU quota per scheduling period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuLimit {
+    pub quota_us: u64,
+    pub period_us: u64,
+}
+
+impl CpuLimit {
+    /// Lambda allots CPU in proportion to memory: 1,769 MB buys one full vCPU.
+    pub fn for_memory(bytes: u64) -> CpuLimit {
+        const PERIOD_US: u64 = 100_000;
+        let mb = bytes / (1024 * 1024);
+        CpuLimit { quota_us: (PERIOD_US * mb / 1769).max(1000), period_us: PERIOD_US }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +394,10 @@ pub struct EnvCgroup {
     oom_events: Option<PathBuf>,
     freeze: Option<(File, FreezeKind)>,
     kill: Option<PathBuf>,
+    /// cgroup.procs of the v1 pids and cpu groups.
+    other_procs: Vec<File>,
+    /// The group holding the CPU quota, and whether it is v1.
+    cpu: Option<(PathBuf, bool)>,
 }
 
 impl EnvCgroup {
@@ -332,8 +406,23 @@ impl EnvCgroup {
         [&self.memory_procs, &self.unified_procs, &self.freezer_procs]
             .into_iter()
             .flatten()
+            .chain(&self.other_procs)
             .map(AsRawFd::as_raw_fd)
             .collect()
+    }
+
+    /// Caps CPU time (best effort: a host without the cpu controller runs uncapped, and says so at start).
+    pub fn set_cpu_limit(&self, limit: CpuLimit) {
+        match &self.cpu {
+            Some((dir, true)) => {
+                let _ = fs::write(dir.join("cpu.cfs_period_us"), limit.period_us.to_string());
+                let _ = fs::write(dir.join("cpu.cfs_quota_us"), limit.quota_us.to_string());
+            }
+            Some((dir, false)) => {
+                let _ = fs::write(dir.join("cpu.max"), format!("{} {}", limit.quota_us, limit.period_us));
+            }
+            None => {}
+        }
     }
 
     /// Sets the memory limit (a pre-started shell gets its function's limit when claimed).
@@ -429,6 +518,7 @@ impl EnvCgroup {
         self.freezer_procs = None;
         self.peak = None;
         self.freeze = None;
+        self.other_procs.clear();
         for dir in self.dirs.drain(..) {
             for _ in 0..50 {
                 match fs::remove_dir(&dir) {
@@ -458,6 +548,16 @@ mod tests {
         assert_eq!(l.memory, Some((PathBuf::from("/sys/fs/cgroup/memory/process_api/abc/kumo-1"), true)));
         assert_eq!(l.unified, Some(PathBuf::from("/sys/fs/cgroup/unified/kumo-1")));
         assert_eq!(l.freezer_v1, Some(PathBuf::from("/sys/fs/cgroup/freezer/kumo-1")));
+    }
+
+    #[test]
+    fn cpu_follows_memory_like_lambda() {
+        let mb = |m: u64| CpuLimit::for_memory(m * 1024 * 1024).quota_us;
+        assert_eq!(mb(1769), 100_000);
+        assert_eq!(mb(3538), 200_000);
+        assert_eq!(mb(128), 7_235);
+        assert_eq!(mb(10_240), 578_858);
+        assert_eq!(mb(1), 1000, "the kernel's minimum quota");
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! Spawning and controlling one environment's process tree.
 
-use std::ffi::OsString;
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use super::cgroup::{Capabilities, CgroupError, CgroupLayout, EnvCgroup};
+use super::cgroup::{Capabilities, CgroupError, CgroupLayout, CpuLimit, EnvCgroup};
+use super::isolation::{Isolation, IsolationPlan};
+use super::jail::JailSpec;
+use super::shell::{self, ISOLATE_ARG, LaunchSpec, SHELL_ARG};
 
 /// What could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +25,8 @@ pub enum SandboxError {
     Pipe(io::Error),
     #[error("starting {program}: {source}")]
     Spawn { program: PathBuf, source: io::Error },
+    #[error("setting up the sandbox: {0}")]
+    Isolation(String),
 }
 
 /// How to start one environment.
@@ -27,58 +34,80 @@ pub enum SandboxError {
 pub struct SandboxSpec {
     pub id: String,
     pub program: PathBuf,
-    pub args: Vec<OsString>,
+    pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
     pub memory_limit_bytes: u64,
+    /// The filesystem view, when the environment is isolated.
+    pub jail: Option<JailSpec>,
 }
 
 /// The host's sandboxing facilities, detected once per server.
 pub struct Sandboxes {
     layout: Arc<CgroupLayout>,
     caps: Capabilities,
+    isolation: Isolation,
     shells: Arc<ShellPool>,
 }
 
 impl Sandboxes {
-    /// Detects cgroups and starts keeping `prewarm` sandbox shells ready.
-    /// Must be called inside the tokio runtime.
-    pub fn detect(prewarm: usize) -> Sandboxes {
+    /// Detects cgroups and what isolation the host allows, and starts keeping
+    /// `prewarm` sandbox shells ready. Must be called inside the tokio runtime.
+    /// Fails only when `plan` demands isolation the host cannot give.
+    pub fn detect(prewarm: usize, plan: &IsolationPlan) -> Result<Sandboxes, SandboxError> {
         let layout = Arc::new(CgroupLayout::detect(&format!("kumo-{}", std::process::id())));
         let stale = layout.remove_stale_siblings();
         if stale > 0 {
             tracing::info!(stale, "removed cgroups left by Kumo servers that did not shut down cleanly");
         }
         let caps = layout.prepare();
-        let shells = Arc::new(ShellPool::new(layout.clone(), caps, prewarm));
+        let isolation = Isolation::detect(plan, &caps, |iso| {
+            Shell::start(&layout, &caps, iso).map(|shell| {
+                let mut shell = shell;
+                shell.discard();
+            })
+        })?;
+        let shells = Arc::new(ShellPool::new(layout.clone(), caps, isolation.clone(), prewarm));
         shells.start_spawner();
         shells.refill();
-        Sandboxes { layout, caps, shells }
+        Ok(Sandboxes { layout, caps, isolation, shells })
     }
 
+    /// One line saying which isolation is in force.
     pub fn describe(&self) -> String {
-        format!("{}; {} pre-started sandbox shells", self.layout.describe(&self.caps), self.shells.target)
+        format!(
+            "{}; cgroups: {}; {} pre-started sandbox shells",
+            self.isolation.describe(),
+            self.layout.describe(&self.caps),
+            self.shells.target
+        )
     }
 
     pub fn capabilities(&self) -> Capabilities {
         self.caps
     }
 
-    /// Starts the runtime process of one environment: in a pre-started shell
-    /// when one is ready (its cgroups already joined), else from scratch on the
-    /// spawner thread (forking and joining a v1 memory cgroup take milliseconds,
-    /// which must not stall the threads serving HTTP).
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
+    }
+
+    /// Starts the runtime process of one environment in a pre-started shell,
+    /// or in a fresh one made on the spawner thread (forking and joining a v1
+    /// memory cgroup take milliseconds, which must not stall the HTTP threads).
     pub async fn spawn(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         let shell = self.shells.take();
         self.shells.refill();
-        if let Some(shell) = shell {
-            return shell.launch(spec);
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.shells.submit(SpawnJob::Direct(Box::new(spec.clone()), tx)) {
-            return rx.await.unwrap_or_else(|_| Err(SandboxError::Pipe(io::Error::other("sandbox spawner stopped"))));
-        }
-        spawn_direct(&self.layout, &self.caps, spec)
+        let shell = match shell {
+            Some(shell) => shell,
+            None => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if !self.shells.submit(SpawnJob::Fresh(tx)) {
+                    return Err(SandboxError::Pipe(io::Error::other("sandbox spawner stopped")));
+                }
+                rx.await.unwrap_or_else(|_| Err(SandboxError::Pipe(io::Error::other("sandbox spawner stopped"))))?
+            }
+        };
+        shell.launch(spec, self.isolation.cpu_limits)
     }
 
     /// Kills the idle shells and removes Kumo's parent cgroups; call once all sandboxes are gone.
@@ -88,90 +117,169 @@ impl Sandboxes {
     }
 }
 
-/// The argument that makes `kumo` a sandbox shell instead of the CLI.
-pub const SHELL_ARG: &str = "__kumo-sandbox-shell";
-
-/// The launch instructions a shell reads from its stdin.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct LaunchSpec {
-    program: PathBuf,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    cwd: PathBuf,
+/// Listening sockets that live in an isolated environment's network namespace.
+pub struct SandboxListeners {
+    /// 127.0.0.1:9001 there: the Runtime API.
+    pub runtime_api: std::net::TcpListener,
+    /// 127.0.0.1:<Kumo's port> there: Kumo's own API, for functions allowed outbound access.
+    pub kumo_api: std::net::TcpListener,
 }
 
-/// Entry point of a pre-started sandbox shell (`kumo __kumo-sandbox-shell`).
-///
-/// The slow part of starting an environment on cgroup v1 is joining the memory
-/// cgroup (milliseconds: the kernel waits for an RCU grace period). A shell does
-/// that ahead of time, then waits on stdin for what to run and `exec`s it, so
-/// a cold start pays only for exec and the runtime's own init.
-pub fn shell_main() -> ! {
-    let mut input = Vec::new();
-    let spec: Option<LaunchSpec> =
-        io::Read::read_to_end(&mut io::stdin(), &mut input).ok().and_then(|_| serde_json::from_slice(&input).ok());
-    let Some(spec) = spec else {
-        // Kumo closed the pipe without a spec: it is shutting down or discarding us.
-        std::process::exit(0);
+/// Host uids for isolated environments when Kumo runs as root: one per
+/// environment, far above any real account, so no two environments (and no
+/// host user) share an identity even outside their namespaces.
+const HOST_UID_BASE: u32 = 2_000_000_000;
+static NEXT_HOST_UID: AtomicU32 = AtomicU32::new(0);
+
+/// Maps the sandbox user (993/990 inside) to a host identity. As root: a
+/// fresh unprivileged uid. Otherwise: Kumo's own uid, the only one an
+/// unprivileged user may map.
+fn write_id_maps(pid: u32) -> io::Result<()> {
+    // SAFETY: getters without preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (uid, gid) = if euid == 0 {
+        let id = HOST_UID_BASE + NEXT_HOST_UID.fetch_add(1, Ordering::Relaxed) % 1_000_000;
+        (id, id)
+    } else {
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
+        (euid, egid)
     };
-    let err = std::process::Command::new(&spec.program)
-        .args(&spec.args)
-        .env_clear()
-        .envs(spec.env)
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .exec();
-    eprintln!("fork/exec {}: {err}", spec.program.display());
-    std::process::exit(if err.kind() == io::ErrorKind::NotFound { 127 } else { 126 });
+    std::fs::write(format!("/proc/{pid}/uid_map"), format!("{} {uid} 1\n", super::jail::SANDBOX_UID))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), format!("{} {gid} 1\n", super::jail::SANDBOX_GID))
 }
 
-/// A shell waiting for its launch spec, already in its own cgroups.
+/// A shell waiting for its launch spec, already in its own cgroups (and, when
+/// isolated, its own namespaces with its listeners bound).
 struct Shell {
     child: tokio::process::Child,
     cgroup: EnvCgroup,
     output: OwnedFd,
-    spec_pipe: File,
+    control: UnixStream,
+    listeners: Option<SandboxListeners>,
 }
 
 impl Shell {
-    fn start(layout: &CgroupLayout, caps: &Capabilities) -> Result<Shell, SandboxError> {
+    fn start(layout: &CgroupLayout, caps: &Capabilities, isolation: &Isolation) -> Result<Shell, SandboxError> {
         let id = format!("env-{}", uuid::Uuid::new_v4().simple());
         let mut cgroup = layout.create(caps, &id, u64::MAX / 2)?;
+        let (control, shell_end) = UnixStream::pair().map_err(SandboxError::Pipe)?;
         let mut cmd = std::process::Command::new("/proc/self/exe");
-        cmd.arg(SHELL_ARG).env_clear().current_dir("/").stdin(Stdio::piped());
-        let (mut child, read_end) = spawn_in_groups(cmd, &mut cgroup, Path::new("/proc/self/exe"))?;
-        let stdin = child.stdin.take().and_then(|s| s.into_owned_fd().ok()).map(File::from);
-        let Some(spec_pipe) = stdin else {
-            let _ = child.start_kill();
-            cgroup.remove();
-            return Err(SandboxError::Pipe(io::Error::other("shell has no stdin")));
-        };
-        Ok(Shell { child, cgroup, output: read_end, spec_pipe })
+        cmd.arg(SHELL_ARG).env_clear().current_dir("/").stdin(Stdio::from(OwnedFd::from(shell_end)));
+        if let Some(iso) = &isolation.namespaces {
+            cmd.arg(ISOLATE_ARG).arg(&iso.root_dir).arg(iso.api_port.to_string());
+        }
+        let (child, read_end) = spawn_in_groups(cmd, &mut cgroup, Path::new("/proc/self/exe"))?;
+        let mut shell = Shell { child, cgroup, output: read_end, control, listeners: None };
+        if isolation.namespaces.is_some()
+            && let Err(e) = shell.handshake()
+        {
+            shell.discard();
+            return Err(e);
+        }
+        Ok(shell)
     }
 
-    fn launch(mut self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
+    /// The isolated shell's start-up conversation (see `shell.rs`).
+    fn handshake(&mut self) -> Result<(), SandboxError> {
+        let failed = |what: &str, e: io::Error| SandboxError::Isolation(format!("{what}: {e}"));
+        self.control.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| failed("control socket", e))?;
+        let pid = self.child.id().unwrap_or(0);
+        let mut tag = [0u8; 1];
+        self.control.read_exact(&mut tag).map_err(|e| failed("sandbox shell did not start", e))?;
+        if tag[0] != b'U' {
+            return Err(self.shell_error(tag[0]));
+        }
+        write_id_maps(pid).map_err(|e| failed("writing the user namespace's id maps", e))?;
+        self.control.write_all(b"M").map_err(|e| failed("control socket", e))?;
+        let (tag, mut fds) = shell::recv_with_fds(&self.control, 2).map_err(|e| failed("receiving listeners", e))?;
+        if tag != b'L' || fds.len() != 2 {
+            return Err(self.shell_error(tag));
+        }
+        let kumo_api = std::net::TcpListener::from(fds.remove(1));
+        let runtime_api = std::net::TcpListener::from(fds.remove(0));
+        self.listeners = Some(SandboxListeners { runtime_api, kumo_api });
+        Ok(())
+    }
+
+    fn shell_error(&mut self, tag: u8) -> SandboxError {
+        let mut rest = String::new();
+        let _ = self.control.read_to_string(&mut rest);
+        if tag == b'E' {
+            SandboxError::Isolation(rest)
+        } else {
+            SandboxError::Isolation(format!("unexpected reply {tag}"))
+        }
+    }
+
+    fn discard(&mut self) {
+        let _ = self.child.start_kill();
+        self.cgroup.kill_all();
+        for _ in 0..100 {
+            if !self.cgroup.populated() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.cgroup.remove();
+    }
+
+    fn launch(mut self, spec: &SandboxSpec, cpu_limits: bool) -> Result<Sandbox, SandboxError> {
         self.cgroup.set_memory_limit(spec.memory_limit_bytes)?;
         let launch = LaunchSpec {
             program: spec.program.clone(),
-            args: spec.args.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+            args: spec.args.clone(),
             env: spec.env.clone(),
             cwd: spec.cwd.clone(),
+            jail: spec.jail.clone(),
         };
         let bytes = serde_json::to_vec(&launch).map_err(|e| SandboxError::Pipe(io::Error::other(e)))?;
-        if let Err(source) = io::Write::write_all(&mut self.spec_pipe, &bytes) {
-            let _ = self.child.start_kill();
+        if let Some(jail) = &spec.jail {
+            let sources = open_bind_sources(jail)?;
+            let raw: Vec<RawFd> = sources.iter().map(AsRawFd::as_raw_fd).collect();
+            if let Err(source) = shell::send_with_fds(&self.control, b'S', &raw) {
+                self.discard();
+                return Err(SandboxError::Spawn { program: spec.program.clone(), source });
+            }
+        }
+        if let Err(source) = self.control.write_all(&bytes) {
+            self.discard();
             return Err(SandboxError::Spawn { program: spec.program.clone(), source });
         }
-        // Closing the pipe is the shell's signal to exec.
-        drop(self.spec_pipe);
-        Ok(Sandbox::assemble(self.child, self.cgroup, self.output))
+        // End of the spec is the shell's signal to start the runtime.
+        let _ = self.control.shutdown(std::net::Shutdown::Write);
+        let mut sandbox = Sandbox::assemble(self.child, self.cgroup, self.output);
+        sandbox.listeners = self.listeners;
+        sandbox.cpu_limit = cpu_limits.then(|| CpuLimit::for_memory(spec.memory_limit_bytes));
+        Ok(sandbox)
     }
+}
+
+/// Detached read-only copies of the host directories an isolated environment
+/// sees, made with Kumo's rights. Without root Kumo cannot make them; the
+/// shell then binds by path, with Kumo's own (mapped) identity.
+fn open_bind_sources(jail: &JailSpec) -> Result<Vec<OwnedFd>, SandboxError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(Vec::new());
+    }
+    let sources = jail.sources();
+    if sources.len() > shell::MAX_BIND_SOURCES {
+        return Err(SandboxError::Isolation("too many directories to bind".into()));
+    }
+    sources
+        .into_iter()
+        .map(|path| {
+            super::jail::detached_read_only_tree(path)
+                .map_err(|e| SandboxError::Isolation(format!("opening {}: {e}", path.display())))
+        })
+        .collect()
 }
 
 /// Shells started ahead of demand.
 struct ShellPool {
     layout: Arc<CgroupLayout>,
     caps: Capabilities,
+    isolation: Isolation,
     target: usize,
     ready: Mutex<Vec<Shell>>,
     starting: std::sync::atomic::AtomicUsize,
@@ -181,10 +289,11 @@ struct ShellPool {
 }
 
 impl ShellPool {
-    fn new(layout: Arc<CgroupLayout>, caps: Capabilities, target: usize) -> ShellPool {
+    fn new(layout: Arc<CgroupLayout>, caps: Capabilities, isolation: Isolation, target: usize) -> ShellPool {
         ShellPool {
             layout,
             caps,
+            isolation,
             target,
             ready: Mutex::new(Vec::new()),
             starting: std::sync::atomic::AtomicUsize::new(0),
@@ -208,8 +317,8 @@ impl ShellPool {
                 let Some(pool) = pool.upgrade() else { break };
                 match job {
                     SpawnJob::Shell => pool.start_one(),
-                    SpawnJob::Direct(spec, reply) => {
-                        let _ = reply.send(spawn_direct(&pool.layout, &pool.caps, &spec));
+                    SpawnJob::Fresh(reply) => {
+                        let _ = reply.send(Shell::start(&pool.layout, &pool.caps, &pool.isolation));
                     }
                 }
             }
@@ -222,14 +331,11 @@ impl ShellPool {
 
     fn start_one(&self) {
         use std::sync::atomic::Ordering;
-        match Shell::start(&self.layout, &self.caps) {
+        match Shell::start(&self.layout, &self.caps, &self.isolation) {
             Ok(shell) if !self.closed.load(Ordering::Acquire) => {
                 self.ready.lock().unwrap_or_else(|e| e.into_inner()).push(shell);
             }
-            Ok(mut shell) => {
-                let _ = shell.child.start_kill();
-                shell.cgroup.kill_all();
-            }
+            Ok(mut shell) => shell.discard(),
             Err(e) => tracing::warn!(error = %e, "could not pre-start a sandbox shell"),
         }
         self.starting.fetch_sub(1, Ordering::AcqRel);
@@ -279,37 +385,17 @@ impl ShellPool {
         self.spawner.lock().unwrap_or_else(|e| e.into_inner()).take();
         let shells = std::mem::take(&mut *self.ready.lock().unwrap_or_else(|e| e.into_inner()));
         for mut shell in shells {
-            let _ = shell.child.start_kill();
-            shell.cgroup.kill_all();
-            for _ in 0..100 {
-                if !shell.cgroup.populated() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            shell.cgroup.remove();
+            shell.discard();
         }
     }
-}
-
-fn spawn_direct(layout: &CgroupLayout, caps: &Capabilities, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
-    let mut cgroup = layout.create(caps, &spec.id, spec.memory_limit_bytes)?;
-    let mut cmd = std::process::Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null());
-    let (child, read_end) = spawn_in_groups(cmd, &mut cgroup, &spec.program)?;
-    Ok(Sandbox::assemble(child, cgroup, read_end))
 }
 
 /// Work for the spawner thread.
 enum SpawnJob {
     /// Pre-start one shell for the pool.
     Shell,
-    /// Start this environment now (no shell was ready).
-    Direct(Box<SandboxSpec>, tokio::sync::oneshot::Sender<Result<Sandbox, SandboxError>>),
+    /// Start a shell now for a cold start that found none ready.
+    Fresh(tokio::sync::oneshot::Sender<Result<Shell, SandboxError>>),
 }
 
 /// Spawns `cmd` with stdout and stderr on one new pipe, joining `cgroup` and its
@@ -395,6 +481,9 @@ pub struct Sandbox {
     child: tokio::sync::Mutex<Option<tokio::process::Child>>,
     cgroup: Mutex<EnvCgroup>,
     output: Option<OutputPipe>,
+    listeners: Option<SandboxListeners>,
+    /// Applied when init ends (init runs unthrottled).
+    cpu_limit: Option<CpuLimit>,
     stopped_by_signal: std::sync::atomic::AtomicBool,
 }
 
@@ -406,12 +495,35 @@ impl Sandbox {
             child: tokio::sync::Mutex::new(Some(child)),
             cgroup: Mutex::new(cgroup),
             output: Some(OutputPipe { fd: output }),
+            listeners: None,
+            cpu_limit: None,
             stopped_by_signal: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// Ends the init phase's CPU boost: from now on the environment gets CPU in
+    /// proportion to its memory.
+    pub fn end_init_boost(&self) {
+        if let Some(limit) = self.cpu_limit {
+            self.with_cgroup(|c| c.set_cpu_limit(limit));
+        }
+    }
+
+    /// Hands out the listeners of an isolated environment (once).
+    pub fn take_listeners(&mut self) -> Option<SandboxListeners> {
+        self.listeners.take()
+    }
+
+    /// The runtime's process: the shell's child when isolated, else the shell itself (it exec'd).
+    fn runtime_pid(&self) -> i32 {
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
+            .ok()
+            .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse().ok()))
+            .unwrap_or(self.pid)
     }
 
     /// Hands out the output pipe (once).
@@ -449,17 +561,17 @@ impl Sandbox {
     /// Peak memory since the last reset, from the cgroup or, without one, the
     /// runtime process's high-water mark.
     pub fn peak_bytes(&self) -> Option<u64> {
-        self.with_cgroup(EnvCgroup::peak_bytes).or_else(|| proc_hwm_bytes(self.pid))
+        self.with_cgroup(EnvCgroup::peak_bytes).or_else(|| proc_hwm_bytes(self.runtime_pid()))
     }
 
     /// The runtime process's own resident high-water mark.
     pub fn process_hwm_bytes(&self) -> Option<u64> {
-        proc_hwm_bytes(self.pid)
+        proc_hwm_bytes(self.runtime_pid())
     }
 
     pub fn reset_peak(&self) {
         if !self.with_cgroup(EnvCgroup::reset_peak) {
-            let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid), "5");
+            let _ = std::fs::write(format!("/proc/{}/clear_refs", self.runtime_pid()), "5");
         }
     }
 

@@ -100,6 +100,11 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for a clean exit.
+    /// The server process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running server");
         // SAFETY: signalling our own child process.
@@ -255,6 +260,33 @@ pub fn cgroups_available(server: &Server) -> bool {
     let ok = server.output.lock().expect("output").iter().any(|l| l.contains("memory limit+peak yes"));
     if !ok {
         eprintln!("!!! SKIPPING cgroup-dependent assertions: this machine has no writable memory cgroup !!!");
+    }
+    ok
+}
+
+/// Live (non-zombie) host processes whose environment holds `needle` (e.g. an
+/// environment's log stream name): how tests find a sandbox's processes from
+/// outside, where its own pids (1, 2, …) mean nothing.
+pub fn host_processes_of(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|pid| {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            alive && environ.windows(needle.len()).any(|w| w == needle.as_bytes())
+        })
+        .collect()
+}
+
+/// Whether the server isolates environments (namespaces etc.). In CI (`CI`
+/// set) isolation is required and its absence fails the test.
+pub fn isolation_available(server: &Server) -> bool {
+    let ok = server.output.lock().expect("output").iter().any(|l| l.contains("namespaces, uid 993"));
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the isolation tests, but this machine cannot isolate");
+        eprintln!("!!! SKIPPING isolation assertions: this machine cannot create sandbox namespaces !!!");
     }
     ok
 }

@@ -78,7 +78,7 @@ async fn warm_reuse_keeps_globals() {
         let (payload, err, tail) = invoke(&lambda, "warm", json!({})).await;
         assert_eq!(err, None);
         assert_eq!(payload["count"], i, "the global counter survives between invocations");
-        pids.push(payload["pid"].as_u64());
+        pids.push(payload["instance"].as_str().map(str::to_string));
         if i > 1 {
             assert!(!report_line(&tail).contains("Init Duration"), "warm invocations have no init");
         }
@@ -176,7 +176,7 @@ async fn parallel_invokes_scale_out_and_idle_environments_are_reaped() {
     for t in tasks {
         let (payload, err, _) = t.await.expect("task");
         assert_eq!(err, None);
-        pids.insert(payload["pid"].as_u64().expect("pid"));
+        pids.insert(payload["instance"].as_str().expect("instance").to_string());
     }
     assert_eq!(pids.len(), n, "N concurrent invocations run in N environments");
     let live = count_runtime_processes(&pids);
@@ -188,12 +188,8 @@ async fn parallel_invokes_scale_out_and_idle_environments_are_reaped() {
     assert!(report_line(&tail).contains("Init Duration"));
 }
 
-fn count_runtime_processes(pids: &std::collections::BTreeSet<u64>) -> usize {
-    pids.iter()
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
-        })
-        .count()
+fn count_runtime_processes(instances: &std::collections::BTreeSet<String>) -> usize {
+    instances.iter().filter(|instance| !host_processes_of(instance).is_empty()).count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -304,10 +300,11 @@ async fn idle_environments_are_evicted_at_the_machine_cap() {
         create_echo(&lambda, name, 128, 5).await;
         let (payload, err, _) = invoke(&lambda, name, json!({})).await;
         assert_eq!(err, None);
-        pids.push(payload["pid"].as_u64().expect("pid"));
+        pids.push(payload["instance"].as_str().expect("instance").to_string());
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let alive: Vec<bool> = pids.iter().map(|p| count_runtime_processes(&[*p].into_iter().collect()) == 1).collect();
+    let alive: Vec<bool> =
+        pids.iter().map(|p| count_runtime_processes(&[p.clone()].into_iter().collect()) == 1).collect();
     assert_eq!(alive, vec![false, true, true], "the longest-idle environment (cap-a) made room for cap-c");
     // cap-a still works: it cold-starts again.
     let (payload, _, tail) = invoke(&lambda, "cap-a", json!({})).await;
@@ -326,7 +323,7 @@ async fn warm_environments_survive_a_quiet_spell() {
     tokio::time::sleep(Duration::from_secs(13)).await;
     let (second, err, tail) = invoke(&lambda, "quiet", json!({})).await;
     assert_eq!(err, None, "{second}");
-    assert_eq!(second["pid"], first["pid"], "same environment: {tail}");
+    assert_eq!(second["instance"], first["instance"], "same environment: {tail}");
     assert_eq!(second["count"], 2);
 }
 

@@ -6,5 +6,6 @@ mod cli;
 mod control_plane;
 mod harness;
 mod invoke;
+mod isolation;
 mod lifecycle;
 mod runtimes;

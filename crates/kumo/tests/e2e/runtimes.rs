@@ -42,7 +42,7 @@ async fn python_handler_sees_lambda_context_and_environment() {
     assert!(tail.contains(&format!("handling {}", p["request_id"].as_str().unwrap_or_default())), "{tail}");
     assert!(tail.starts_with("INIT_START Runtime Version: python:3.12"), "{tail}");
     let (p2, _, _) = invoke(&lambda, "py", json!({})).await;
-    assert_eq!((p2["count"].as_i64(), p2["pid"].as_i64()), (Some(2), p["pid"].as_i64()));
+    assert_eq!((p2["count"].as_i64(), p2["log_stream_name"].as_str()), (Some(2), p["log_stream_name"].as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
