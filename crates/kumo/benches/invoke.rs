@@ -4,6 +4,8 @@
 //! The function is the `lambda_runtime` echo example (a `provided.al2023`
 //! custom runtime) and, for Python cold starts, tests/fixtures/python/echo.py.
 //! Figures are medians and percentiles of real requests; nothing is asserted.
+//! `KUMO_BENCH_SERVER_ARGS` passes extra flags to `kumo serve`; `KUMO_BENCH_QUICK=1`
+//! stops after the warm-latency figures.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -37,6 +39,8 @@ fn start_server(data_dir: &std::path::Path) -> Server {
     let mut child = Command::new(kumo)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        // KUMO_BENCH_SERVER_ARGS="--isolation none" compares against plain processes.
+        .args(std::env::var("KUMO_BENCH_SERVER_ARGS").unwrap_or_default().split_whitespace())
         .env("RUST_LOG", "kumo=warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -234,6 +238,10 @@ fn main() {
             us(pct(&samples, 0.99)),
             us(*samples.last().expect("samples"))
         );
+        // KUMO_BENCH_QUICK=1: only the floor and warm latency (for quick A/B runs).
+        if std::env::var_os("KUMO_BENCH_QUICK").is_some() {
+            return;
+        }
         for c in [1, 8, 64] {
             // Warm the environments first so the measurement is of warm invokes.
             throughput(&server.addr, "echo", c, 1).await;

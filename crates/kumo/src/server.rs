@@ -28,6 +28,7 @@ pub struct ServeOptions {
     pub max_environments: usize,
     pub isolation: crate::sandbox::IsolationMode,
     pub cpu_limits: bool,
+    pub egress_host_loopback: bool,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -55,6 +56,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             max_environments: opts.max_environments,
             isolation: opts.isolation,
             cpu_limits: opts.cpu_limits,
+            egress_host_loopback: opts.egress_host_loopback,
         },
         store,
     )

@@ -94,8 +94,12 @@ struct ServeArgs {
     isolation: IsolationMode,
     /// CPU in proportion to memory as on Lambda (1,769 MB = one vCPU); `off` lets
     /// every function use the whole machine (local debugging).
-    #[arg(long, env = "KUMO_CPU_LIMITS", default_value = "on", value_parser = parse_on_off)]
+    #[arg(long, env = "KUMO_CPU_LIMITS", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     cpu_limits: bool,
+    /// Let functions' outbound HTTP proxy reach services on this machine's own
+    /// loopback (e.g. a local database's HTTP API); off, only other hosts.
+    #[arg(long, env = "KUMO_EGRESS_HOST_LOOPBACK")]
+    egress_host_loopback: bool,
     /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).
     #[arg(long = "runtime-path", value_parser = parse_runtime_path)]
     runtime_paths: Vec<(String, PathBuf)>,
@@ -169,6 +173,7 @@ pub fn main() -> ExitCode {
                     max_environments: a.max_environments as usize,
                     isolation: a.isolation,
                     cpu_limits: a.cpu_limits,
+                    egress_host_loopback: a.egress_host_loopback,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

@@ -59,6 +59,8 @@ pub struct EngineConfig {
     pub isolation: IsolationMode,
     /// CPU quota proportional to memory.
     pub cpu_limits: bool,
+    /// Let the outbound proxy reach the host's own loopback services.
+    pub egress_host_loopback: bool,
 }
 
 /// One function in memory.

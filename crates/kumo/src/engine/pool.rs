@@ -39,6 +39,8 @@ pub struct SpawnContext<'a> {
     pub kumo_api: Option<&'a ApiServer>,
     /// The function's outbound network setting (tag `kumo:outbound-network`).
     pub outbound_network: bool,
+    /// What the outbound proxy may reach.
+    pub egress: crate::egress::EgressPolicy,
 }
 
 /// Serves Kumo's own API on a listener (one per isolated environment).
@@ -53,6 +55,8 @@ struct EnvPaths {
     tmp: Option<PathBuf>,
     /// Kumo's API, for `AWS_ENDPOINT_URL`.
     endpoint: String,
+    /// The egress proxy, for `HTTP_PROXY`/`HTTPS_PROXY` (isolated, outbound allowed).
+    proxy: Option<String>,
 }
 
 pub struct Pool {
@@ -189,6 +193,7 @@ impl Pool {
                 runtime_dir: ctx.runtimes.runtime_dir().to_path_buf(),
                 tmp: tmp_dir.as_ref().map(|d| d.join("tmp")),
                 endpoint: ctx.api_endpoint.to_string(),
+                proxy: None,
             },
             None => EnvPaths {
                 runtime_api: format!("127.0.0.1:{}", jail::RUNTIME_API_PORT),
@@ -197,6 +202,7 @@ impl Pool {
                 tmp: None,
                 // Served inside the environment's own network namespace, whatever Kumo listens on.
                 endpoint: format!("http://127.0.0.1:{}", ctx.api_endpoint.rsplit(':').next().unwrap_or("9777")),
+                proxy: ctx.outbound_network.then(|| format!("http://127.0.0.1:{}", jail::EGRESS_PROXY_PORT)),
             },
         };
         let stream: Arc<str> = Arc::from(logfmt::log_stream_name(now_ms(), v.version, &id));
@@ -238,9 +244,9 @@ impl Pool {
             log.attach(output.fd);
             log.spawn_reader();
         }
-        let (runtime_listener, kumo_listener) = match (host_listener, sandbox.take_listeners()) {
+        let (runtime_listener, outbound) = match (host_listener, sandbox.take_listeners()) {
             (Some(l), _) => (Some(l), None),
-            (None, Some(l)) => (Some(l.runtime_api), Some(l.kumo_api)),
+            (None, Some(l)) => (Some(l.runtime_api), Some((l.kumo_api, l.egress_proxy))),
             (None, None) => (None, None),
         };
         let to_tokio =
@@ -252,12 +258,17 @@ impl Pool {
                 message: "could not register the Runtime API listener".into(),
             }
         })?;
-        // Outbound access includes Kumo's own API; without it the listener is
-        // dropped and connections to Kumo's port are refused.
-        let kumo_listener = kumo_listener
-            .filter(|_| ctx.outbound_network)
-            .and_then(|l| to_tokio(l).ok())
-            .and_then(|l| ctx.kumo_api.map(|serve| serve(l)));
+        // Outbound access is Kumo's own API plus the egress proxy; without it
+        // both listeners are dropped and connections to them are refused.
+        let mut outbound_tasks = Vec::new();
+        if let Some((kumo_api, egress_proxy)) = outbound.filter(|_| ctx.outbound_network) {
+            if let (Ok(l), Some(serve)) = (to_tokio(kumo_api), ctx.kumo_api) {
+                outbound_tasks.push(serve(l));
+            }
+            if let Ok(l) = to_tokio(egress_proxy) {
+                outbound_tasks.push(crate::egress::serve(l, ctx.egress));
+            }
+        }
         tracing::debug!(function = %v.name, spawn_us = spawned_at.elapsed().as_micros() as u64, "environment spawned");
         self.live.fetch_add(1, Ordering::Relaxed);
         Ok(Environment::new(
@@ -271,7 +282,7 @@ impl Pool {
                 tmp_dir,
             },
             |shared| {
-                std::iter::once(crate::runtime_api::serve(runtime_listener, shared)).chain(kumo_listener).collect()
+                std::iter::once(crate::runtime_api::serve(runtime_listener, shared)).chain(outbound_tasks).collect()
             },
         ))
     }
@@ -366,6 +377,15 @@ fn environment_variables(
     ];
     if let Some(tmp) = &paths.tmp {
         env.push(("TMPDIR".into(), tmp.display().to_string()));
+    }
+    if let Some(proxy) = &paths.proxy {
+        // Both spellings: curl and Python read the lower-case ones, Go and most SDKs either.
+        for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            env.push((name.into(), proxy.clone()));
+        }
+        for name in ["NO_PROXY", "no_proxy"] {
+            env.push((name.into(), "localhost,127.0.0.1".into()));
+        }
     }
     if let Some(exec_env) = runtime::execution_env(&c.runtime) {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));

@@ -136,7 +136,7 @@ impl Isolation {
     pub fn describe(&self) -> String {
         if self.mode == IsolationMode::None {
             return "isolation: NONE (--isolation none): functions run as plain processes with Kumo's own \
-                    user, files and network. For debugging only."
+                    user, files and network, for debugging only"
                 .into();
         }
         let mut parts = Vec::new();

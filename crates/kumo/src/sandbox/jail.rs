@@ -18,6 +18,8 @@ pub const SANDBOX_UID: u32 = 993;
 pub const SANDBOX_GID: u32 = 990;
 /// Where every environment finds its Runtime API, as on Lambda.
 pub const RUNTIME_API_PORT: u16 = 9001;
+/// Where the outbound HTTP proxy listens inside an environment (the classic proxy port).
+pub const EGRESS_PROXY_PORT: u16 = 3128;
 pub const TASK_ROOT: &str = "/var/task";
 pub const RUNTIME_DIR: &str = "/var/runtime";
 /// Lambda's limits on open files and on processes/threads.
@@ -343,9 +345,33 @@ pub fn build_skeleton(root: &Path) -> Result<(), JailError> {
     Ok(())
 }
 
-/// Step 4, in the runtime's process (PID 1 of the new PID namespace, so that
-/// /proc shows only the environment): the function's code and /tmp, then
-/// pivot_root so nothing else of the host remains reachable.
+/// Lambda's default EphemeralStorage; /tmp is made this size ahead of time and resized when claimed.
+const DEFAULT_TMP_MB: u32 = 512;
+
+/// Step 4, in the runtime-to-be (PID 1 of the new PID namespace) before it is
+/// claimed: the private /tmp at the default size, and a /proc that shows only
+/// this environment (a new proc may only be mounted while the host's is still
+/// visible, so before pivot_root).
+pub fn mount_private_tmp_and_proc(root: &Path) -> Result<(), JailError> {
+    mount(
+        Some(Path::new("tmpfs")),
+        &root.join("tmp"),
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some(&format!("size={DEFAULT_TMP_MB}m,mode=1777")),
+    )?;
+    mount(
+        Some(Path::new("proc")),
+        &root.join("proc"),
+        Some("proc"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        None,
+    )
+}
+
+/// Step 5, in the runtime's process once claimed: the function's code, the
+/// runtime and the interpreter, /tmp at the function's size, then pivot_root
+/// so nothing else of the host remains reachable.
 pub fn finish_view(root: &Path, spec: &JailSpec, sources: &[OwnedFd]) -> Result<(), JailError> {
     let targets: Vec<PathBuf> = [root.join("var/task"), root.join("var/runtime")]
         .into_iter()
@@ -356,26 +382,21 @@ pub fn finish_view(root: &Path, spec: &JailSpec, sources: &[OwnedFd]) -> Result<
     }
     for (i, target) in targets.iter().enumerate() {
         fs::create_dir_all(target).map_err(fail(format!("mkdir {}", target.display())))?;
-        match sources.get(i) {
-            Some(tree) => attach_tree(tree, target)?,
-            None => bind_read_only(spec.sources()[i], target)?,
+        match (sources.get(i), spec.sources().get(i)) {
+            (Some(tree), _) => attach_tree(tree, target)?,
+            (None, Some(path)) => bind_read_only(path, target)?,
+            (None, None) => {}
         }
     }
-    mount(
-        Some(Path::new("tmpfs")),
-        &root.join("tmp"),
-        Some("tmpfs"),
-        libc::MS_NOSUID | libc::MS_NODEV,
-        Some(&format!("size={}m,mode=1777", spec.tmp_mb)),
-    )?;
-    // A new proc may only be mounted while the host's is still visible here.
-    mount(
-        Some(Path::new("proc")),
-        &root.join("proc"),
-        Some("proc"),
-        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-        None,
-    )?;
+    if spec.tmp_mb != DEFAULT_TMP_MB {
+        mount(
+            None,
+            &root.join("tmp"),
+            None,
+            libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV,
+            Some(&format!("size={}m,mode=1777", spec.tmp_mb)),
+        )?;
+    }
     mount(None, root, None, libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV, Some("mode=0755"))?;
     let root_c = cstr(root)?;
     let dot = cstr(".")?;
@@ -390,7 +411,7 @@ pub fn finish_view(root: &Path, spec: &JailSpec, sources: &[OwnedFd]) -> Result<
     Ok(())
 }
 
-/// Step 5: Lambda's rlimits, with the hard limit equal to the soft one so they cannot be raised.
+/// Step 6: Lambda's rlimits, with the hard limit equal to the soft one so they cannot be raised.
 pub fn set_rlimits() -> Result<(), JailError> {
     for (resource, value) in
         [(libc::RLIMIT_NOFILE, MAX_OPEN_FILES), (libc::RLIMIT_NPROC, MAX_PROCESSES), (libc::RLIMIT_CORE, 0)]
@@ -402,7 +423,7 @@ pub fn set_rlimits() -> Result<(), JailError> {
     Ok(())
 }
 
-/// Step 6: no capabilities left in any set, and none obtainable through exec.
+/// Step 7: no capabilities left in any set, and none obtainable through exec.
 pub fn drop_privileges() -> Result<(), JailError> {
     #[repr(C)]
     struct CapHeader {
@@ -435,7 +456,7 @@ pub fn drop_privileges() -> Result<(), JailError> {
     Ok(())
 }
 
-/// Step 7: landlock, where the kernel has it: read and execute everywhere in
+/// Step 8: landlock, where the kernel has it: read and execute everywhere in
 /// the view, write only under /tmp and to the harmless devices; no signals or
 /// abstract sockets outside the environment (ABI 6+).
 pub fn apply_landlock(required: bool) -> Result<(), JailError> {

@@ -60,7 +60,9 @@ impl Sandboxes {
         if stale > 0 {
             tracing::info!(stale, "removed cgroups left by Kumo servers that did not shut down cleanly");
         }
-        let caps = layout.prepare();
+        let mut caps = layout.prepare();
+        // A cpu cgroup without a quota only adds scheduler work on every wake-up.
+        caps.cpu &= plan.cpu_limits && plan.mode != super::IsolationMode::None;
         let isolation = Isolation::detect(plan, &caps, |iso| {
             Shell::start(&layout, &caps, iso).map(|shell| {
                 let mut shell = shell;
@@ -123,6 +125,8 @@ pub struct SandboxListeners {
     pub runtime_api: std::net::TcpListener,
     /// 127.0.0.1:<Kumo's port> there: Kumo's own API, for functions allowed outbound access.
     pub kumo_api: std::net::TcpListener,
+    /// 127.0.0.1:3128 there: the outbound HTTP proxy, for functions allowed outbound access.
+    pub egress_proxy: std::net::TcpListener,
 }
 
 /// Host uids for isolated environments when Kumo runs as root: one per
@@ -191,13 +195,14 @@ impl Shell {
         }
         write_id_maps(pid).map_err(|e| failed("writing the user namespace's id maps", e))?;
         self.control.write_all(b"M").map_err(|e| failed("control socket", e))?;
-        let (tag, mut fds) = shell::recv_with_fds(&self.control, 2).map_err(|e| failed("receiving listeners", e))?;
-        if tag != b'L' || fds.len() != 2 {
-            return Err(self.shell_error(tag));
+        let (tag, fds) = shell::recv_with_fds(&self.control, 3).map_err(|e| failed("receiving listeners", e))?;
+        let mut fds = fds.into_iter().map(std::net::TcpListener::from);
+        match (tag, fds.next(), fds.next(), fds.next()) {
+            (b'L', Some(runtime_api), Some(kumo_api), Some(egress_proxy)) => {
+                self.listeners = Some(SandboxListeners { runtime_api, kumo_api, egress_proxy });
+            }
+            _ => return Err(self.shell_error(tag)),
         }
-        let kumo_api = std::net::TcpListener::from(fds.remove(1));
-        let runtime_api = std::net::TcpListener::from(fds.remove(0));
-        self.listeners = Some(SandboxListeners { runtime_api, kumo_api });
         Ok(())
     }
 

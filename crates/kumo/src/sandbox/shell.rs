@@ -2,16 +2,19 @@
 //!
 //! Kumo starts shells ahead of demand, already inside their cgroups (joining
 //! a v1 memory cgroup takes milliseconds). An isolated shell also creates its
-//! namespaces, its Runtime API listener and the function-independent part of
-//! its filesystem view while it waits. When claimed it reads the launch spec
-//! from its control socket (fd 0) and starts the runtime: in plain mode by
-//! exec, in isolated mode as PID 1 of the new PID namespace, whose exit status
-//! the shell passes on as its own.
+//! namespaces, its listeners and the function-independent part of its
+//! filesystem view, then forks the runtime-to-be, PID 1 of the new PID
+//! namespace, which mounts /tmp and /proc and compiles the seccomp filter
+//! while it waits. When claimed it reads the launch spec from the control
+//! socket (fd 0), finishes the view, drops everything and execs the runtime;
+//! the shell passes its exit status on as its own. A plain shell (`--isolation
+//! none`) just execs the runtime.
 //!
-//! Control protocol on fd 0 (a Unix socket), isolated mode:
-//! shell `U` (namespaces made) → Kumo writes the id maps, `M` → shell `L` +
-//! two listener fds (Runtime API, Kumo API) → … → Kumo sends `S` + the bind
-//! sources' descriptors, writes the JSON spec and shuts down its side. Any failure: shell `E` + message, exit.
+//! Control protocol on fd 0 (a Unix socket), isolated mode: shell `U`
+//! (namespaces made) → Kumo writes the id maps, `M` → PID 1 `L` + three
+//! listener fds (Runtime API, Kumo API, egress proxy) → … → Kumo sends `S` +
+//! the bind sources' descriptors, writes the JSON spec and shuts down its
+//! side. Any failure: `E` + message, exit.
 
 use std::ffi::{CString, OsString};
 use std::io::{self, Read, Write};
@@ -46,38 +49,62 @@ pub fn shell_main() -> ! {
     let args: Vec<OsString> = std::env::args_os().skip(2).collect();
     // SAFETY: Kumo hands every shell its control socket as fd 0.
     let mut control = unsafe { UnixStream::from_raw_fd(0) };
-    let isolated_root = match args.as_slice() {
-        [flag, root, port] if flag == ISOLATE_ARG => {
-            let port = port.to_str().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
-            let root = PathBuf::from(root);
-            if let Err(e) = prepare_isolated(&control, &root, port) {
-                let _ = control.write_all(format!("E{e}").as_bytes());
-                std::process::exit(71);
-            }
-            Some(root)
-        }
-        _ => None,
-    };
-    // Isolated: first the bind sources' descriptors, then the spec.
-    let sources = match &isolated_root {
-        Some(_) => recv_with_fds(&control, MAX_BIND_SOURCES).map(|(_, fds)| fds).unwrap_or_default(),
-        None => Vec::new(),
-    };
+    if let [flag, root, port] = args.as_slice()
+        && flag == ISOLATE_ARG
+    {
+        let port = port.to_str().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+        isolated_shell(control, &PathBuf::from(root), port);
+    }
     let mut input = Vec::new();
     let spec: Option<LaunchSpec> =
         control.read_to_end(&mut input).ok().and_then(|_| serde_json::from_slice(&input).ok());
     drop(control);
-    let Some(spec) = spec else {
+    match spec {
+        Some(spec) => exec_plain(&spec),
         // Kumo closed the socket without a spec: it is shutting down or discarding us.
-        std::process::exit(0);
-    };
-    match (isolated_root, &spec.jail) {
-        (Some(root), Some(jail)) => run_isolated(&spec, &root, jail, &sources),
-        _ => exec_plain(&spec),
+        None => std::process::exit(0),
     }
 }
 
-fn prepare_isolated(control: &UnixStream, root: &std::path::Path, api_port: u16) -> Result<(), JailError> {
+/// The isolated shell: namespaces and the fixed part of the view, then the
+/// runtime-to-be is forked at once (PID 1 of the new PID namespace) and does
+/// everything else that does not depend on the function while the shell is
+/// still waiting in the pool; the shell itself only waits for it.
+fn isolated_shell(control: UnixStream, root: &std::path::Path, api_port: u16) -> ! {
+    let listeners = match prepare_isolated(&control, root, api_port) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = (&control).write_all(format!("E{e}").as_bytes());
+            std::process::exit(71);
+        }
+    };
+    // SAFETY: this process is single-threaded, so the child may allocate freely.
+    match unsafe { libc::fork() } {
+        -1 => {
+            let _ = (&control).write_all(format!("Efork: {}", io::Error::last_os_error()).as_bytes());
+            std::process::exit(71);
+        }
+        0 => runtime_main(control, root, listeners),
+        pid => {
+            drop(listeners);
+            drop(control);
+            // The shell keeps nothing of the environment's output open: EOF
+            // on the pipe must mean the runtime's side is gone.
+            // SAFETY: closing our own stdio.
+            unsafe {
+                libc::close(1);
+                libc::close(2);
+            }
+            mirror_exit(pid)
+        }
+    }
+}
+
+fn prepare_isolated(
+    control: &UnixStream,
+    root: &std::path::Path,
+    api_port: u16,
+) -> Result<[std::net::TcpListener; 3], JailError> {
     let io_step = |step: &'static str| move |source| JailError { step: step.into(), source };
     jail::unshare_all()?;
     (&*control).write_all(b"U").map_err(io_step("asking for id maps"))?;
@@ -87,10 +114,63 @@ fn prepare_isolated(control: &UnixStream, root: &std::path::Path, api_port: u16)
     jail::loopback_up()?;
     let runtime_api = jail::listen_loopback(jail::RUNTIME_API_PORT)?;
     let kumo_api = jail::listen_loopback(api_port)?;
+    let egress = jail::listen_loopback(jail::EGRESS_PROXY_PORT)?;
     jail::build_skeleton(root)?;
-    send_with_fds(control, b'L', &[runtime_api.as_raw_fd(), kumo_api.as_raw_fd()])
-        .map_err(io_step("handing over the listeners"))?;
-    Ok(())
+    Ok([runtime_api, kumo_api, egress])
+}
+
+/// PID 1 of the environment: finishes what it can before being claimed,
+/// reports ready (with the listeners), then waits for the launch spec.
+fn runtime_main(mut control: UnixStream, root: &std::path::Path, listeners: [std::net::TcpListener; 3]) -> ! {
+    // SAFETY: prctl with constant arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+    let ready = jail::mount_private_tmp_and_proc(root).and_then(|()| {
+        seccomp::build().map_err(|e| JailError { step: e.to_string(), source: io::Error::other("seccomp") })
+    });
+    let filters = match ready {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = control.write_all(format!("E{e}").as_bytes());
+            // SAFETY: leaving the forked child without running the parent's destructors.
+            unsafe { libc::_exit(71) }
+        }
+    };
+    let fds: Vec<RawFd> = listeners.iter().map(AsRawFd::as_raw_fd).collect();
+    if send_with_fds(&control, b'L', &fds).is_err() {
+        // SAFETY: as above.
+        unsafe { libc::_exit(71) }
+    }
+    drop(listeners);
+
+    // Claimed: the bind sources' descriptors, then the spec.
+    let sources = recv_with_fds(&control, MAX_BIND_SOURCES).map(|(_, fds)| fds).unwrap_or_default();
+    let mut input = Vec::new();
+    let spec: Option<LaunchSpec> =
+        control.read_to_end(&mut input).ok().and_then(|_| serde_json::from_slice(&input).ok());
+    drop(control);
+    let Some((spec, jail)) = spec.and_then(|s| s.jail.clone().map(|j| (s, j))) else {
+        // SAFETY: discarded before use (Kumo closed the socket).
+        unsafe { libc::_exit(0) }
+    };
+    let program = c_string(spec.program.as_os_str().as_bytes());
+    let argv: Vec<CString> =
+        std::iter::once(program.clone()).chain(spec.args.iter().map(|a| c_string(a.as_bytes()))).collect();
+    let envp: Vec<CString> = spec.env.iter().map(|(k, v)| c_string(format!("{k}={v}").as_bytes())).collect();
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    let cwd = c_string(spec.cwd.as_os_str().as_bytes());
+    let exec = Exec { program: &program, argv: &argv_ptrs, envp: &envp_ptrs, cwd: &cwd };
+    let err = launch_runtime(root, &jail, &sources, &filters, &exec);
+    let code = if err.source.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
+    if err.step == "exec" {
+        eprintln!("fork/exec {}: {}", spec.program.display(), err.source);
+    } else {
+        eprintln!("sandbox: {err}");
+    }
+    // SAFETY: leaving without running destructors, as after a failed exec.
+    unsafe { libc::_exit(code) }
 }
 
 fn exec_plain(spec: &LaunchSpec) -> ! {
@@ -110,55 +190,6 @@ fn c_string(bytes: &[u8]) -> CString {
     CString::new(bytes.iter().copied().filter(|b| *b != 0).collect::<Vec<u8>>()).unwrap_or_default()
 }
 
-fn run_isolated(spec: &LaunchSpec, root: &std::path::Path, jail: &JailSpec, sources: &[OwnedFd]) -> ! {
-    let filters = match seccomp::build() {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("sandbox: {e}");
-            std::process::exit(71);
-        }
-    };
-    let program = c_string(spec.program.as_os_str().as_bytes());
-    let argv: Vec<CString> =
-        std::iter::once(program.clone()).chain(spec.args.iter().map(|a| c_string(a.as_bytes()))).collect();
-    let envp: Vec<CString> = spec.env.iter().map(|(k, v)| c_string(format!("{k}={v}").as_bytes())).collect();
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-    envp_ptrs.push(std::ptr::null());
-    let exec =
-        Exec { program: &program, argv: &argv_ptrs, envp: &envp_ptrs, cwd: &c_string(spec.cwd.as_os_str().as_bytes()) };
-
-    // SAFETY: this process is single-threaded, so the child may allocate freely.
-    match unsafe { libc::fork() } {
-        -1 => {
-            eprintln!("sandbox: fork: {}", io::Error::last_os_error());
-            std::process::exit(71);
-        }
-        0 => {
-            let err = runtime_child(root, jail, sources, &filters, &exec);
-            let code = if err.source.kind() == io::ErrorKind::NotFound { 127 } else { 126 };
-            if err.step == "exec" {
-                eprintln!("fork/exec {}: {}", spec.program.display(), err.source);
-            } else {
-                eprintln!("sandbox: {err}");
-            }
-            // SAFETY: leaving the forked child without running the parent's destructors.
-            unsafe { libc::_exit(code) }
-        }
-        pid => {
-            // The shell keeps nothing of the environment's output open: EOF
-            // on the pipe must mean the runtime's side is gone.
-            // SAFETY: closing our own stdio.
-            unsafe {
-                libc::close(1);
-                libc::close(2);
-            }
-            mirror_exit(pid)
-        }
-    }
-}
-
 /// What the runtime child execs, prepared before the fork.
 struct Exec<'a> {
     program: &'a CString,
@@ -167,16 +198,14 @@ struct Exec<'a> {
     cwd: &'a CString,
 }
 
-/// Runs in the forked child, PID 1 of the environment. Returns only on failure.
-fn runtime_child(
+/// The claimed environment's last steps before exec. Returns only on failure.
+fn launch_runtime(
     root: &std::path::Path,
     spec: &JailSpec,
     sources: &[OwnedFd],
     filters: &seccomp::Filters,
     exec: &Exec<'_>,
 ) -> JailError {
-    // SAFETY: prctl with constant arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
     let prepared = jail::finish_view(root, spec, sources)
         .and_then(|()| jail::set_rlimits())
         .and_then(|()| jail::drop_privileges())

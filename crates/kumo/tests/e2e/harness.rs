@@ -46,8 +46,28 @@ impl Server {
         Self::launch(data_dir, args, &[])
     }
 
+    /// Starts the server through a wrapper command (e.g. `setpriv` to run it as another user).
+    pub fn start_wrapped(wrapper: &[&str], tmp: tempfile::TempDir, args: &[&str]) -> Server {
+        let data_dir = tmp.path().join("data");
+        let mut server = Self::launch_with(wrapper, &data_dir, args, &[]);
+        server._tmp = Some(tmp);
+        server
+    }
+
     fn launch(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(kumo_bin())
+        Self::launch_with(&[], data_dir, args, env)
+    }
+
+    fn launch_with(wrapper: &[&str], data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(kumo_bin());
+                c
+            }
+            None => Command::new(kumo_bin()),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")

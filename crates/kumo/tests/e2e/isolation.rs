@@ -181,20 +181,48 @@ fn host_processes_with_cmdline(args: &[&str]) -> Vec<u32> {
         .unwrap_or_default()
 }
 
+/// A one-shot-per-connection HTTP server standing in for "the outside
+/// network" (tests may only use loopback; 127.0.0.2 is not the sandbox's).
+fn outside_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\noutside");
+        }
+    });
+    format!("http://{addr}/hello")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn outbound_network_is_a_per_function_setting() {
-    let server = Server::start();
+    let server = Server::start_with(&["--egress-host-loopback"]);
     if !isolation_available(&server) {
         return;
     }
     let lambda = server.lambda();
     let port: u16 = server.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let outside = outside_server();
     create_hostile(&lambda, "open", 128, 10, &[]).await;
     create_hostile(&lambda, "closed", 128, 10, &[("kumo:outbound-network", "none")]).await;
+    // Allowed: Kumo's own API at its usual address, and the network beyond through the proxy.
     let open = attempt(&lambda, "open", json!({"attempt": "connect", "port": port})).await;
     assert_eq!(open["blocked"], false, "{open}");
     assert!(open["detail"].as_str().unwrap_or_default().contains("HTTP/1.1 200"), "Kumo's API answered: {open}");
+    let fetched = attempt(&lambda, "open", json!({"attempt": "fetch", "url": outside})).await;
+    assert_eq!(fetched["detail"], "'outside'", "{fetched}");
+    // None: neither.
     assert_blocked(&lambda, "closed", json!({"attempt": "connect", "port": port})).await;
+    assert_blocked(&lambda, "closed", json!({"attempt": "fetch", "url": outside})).await;
+
+    // Without --egress-host-loopback the proxy keeps the host's own services out of reach.
+    let strict = Server::start();
+    let lambda = strict.lambda();
+    create_hostile(&lambda, "open", 128, 10, &[]).await;
+    assert_blocked(&lambda, "open", json!({"attempt": "fetch", "url": outside_server()})).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -227,6 +255,46 @@ async fn hostile_provided_runtime_is_contained() {
     assert_eq!(ok["ok"], "written");
     let ok = probe(json!({"read_file": "/var/task/bootstrap"})).await;
     assert!(ok["ok"].is_string(), "{ok}");
+}
+
+/// A developer's laptop: Kumo as an ordinary user. Unprivileged user
+/// namespaces still give every environment its namespaces, seccomp and
+/// landlock; what needs root (cgroups) is reported as missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn as_an_ordinary_user_functions_are_still_isolated() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("!!! SKIPPING: becoming an ordinary user needs root (this run already is one) !!!");
+        return;
+    }
+    let zip = echo_function_zip();
+    let tmp = tempfile::tempdir().expect("tmp");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let server =
+        Server::start_wrapped(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], tmp, &[]);
+    let banner = server.output.lock().expect("output").join("\n");
+    if !isolation_available(&server) {
+        return;
+    }
+    assert!(banner.contains("WARNING, not available here"), "{banner}");
+    let lambda = server.lambda();
+    lambda
+        .create_function()
+        .function_name("user-mode")
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(ROLE)
+        .code(aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(zip)).build())
+        .send()
+        .await
+        .expect("create");
+    let (payload, err, tail) = invoke(&lambda, "user-mode", json!({"read_file": "/etc/shadow"})).await;
+    assert_eq!(err, None, "{payload} {tail}");
+    assert_eq!(payload["pid"], 1, "{payload}");
+    assert!(payload["probe"]["error"].is_string(), "{payload}");
+    let (payload, _, _) = invoke(&lambda, "user-mode", json!({"write_file": "/tmp/ok"})).await;
+    assert_eq!(payload["probe"]["ok"], "written", "{payload}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
