@@ -154,7 +154,9 @@ impl Isolation {
             parts.push("CPU ∝ memory (1769 MB = 1 vCPU)".into());
         }
         let mode = if self.mode == IsolationMode::Strict { "strict" } else { "auto" };
-        let mut line = format!("isolation ({mode}): {}", parts.join(", "));
+        // SAFETY: geteuid has no preconditions.
+        let who = if self.running_as_root { "root".to_string() } else { format!("uid {}", unsafe { libc::geteuid() }) };
+        let mut line = format!("isolation ({mode}, Kumo runs as {who}): {}", parts.join(", "));
         if !self.missing.is_empty() {
             line.push_str(&format!(". WARNING, not available here: {}", self.missing.join("; ")));
         }

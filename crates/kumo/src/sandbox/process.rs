@@ -98,7 +98,6 @@ impl Sandboxes {
     /// memory cgroup take milliseconds, which must not stall the HTTP threads).
     pub async fn spawn(&self, spec: &SandboxSpec) -> Result<Sandbox, SandboxError> {
         let shell = self.shells.take();
-        self.shells.refill();
         let shell = match shell {
             Some(shell) => shell,
             None => {
@@ -109,7 +108,11 @@ impl Sandboxes {
                 rx.await.unwrap_or_else(|_| Err(SandboxError::Pipe(io::Error::other("sandbox spawner stopped"))))?
             }
         };
-        shell.launch(spec, self.isolation.cpu_limits)
+        let sandbox = shell.launch(spec, self.isolation.cpu_limits);
+        // Only now start a replacement: making a shell (forks, cgroup and mount
+        // work) competes for the CPU and kernel locks the launch needs.
+        self.shells.refill();
+        sandbox
     }
 
     /// Kills the idle shells and removes Kumo's parent cgroups; call once all sandboxes are gone.

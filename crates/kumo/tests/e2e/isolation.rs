@@ -144,6 +144,15 @@ async fn memory_cpu_and_process_lifetime_are_enforced() {
     assert_eq!(err.as_deref(), Some("Unhandled"), "{payload}");
     assert_eq!(payload["errorType"], "Runtime.OutOfMemory", "{payload} {tail}");
 
+    // CPU in proportion to memory: 128 MB gets ~7% of a CPU, 1,769 MB a whole one.
+    create_hostile(&lambda, "small-cpu", 128, 10, &[]).await;
+    create_hostile(&lambda, "full-cpu", 1769, 10, &[]).await;
+    let small = attempt(&lambda, "small-cpu", json!({"attempt": "burn", "ms": 1000})).await;
+    let full = attempt(&lambda, "full-cpu", json!({"attempt": "burn", "ms": 1000})).await;
+    let (small, full) = (small["cpu_s"].as_f64().unwrap_or(9.0), full["cpu_s"].as_f64().unwrap_or(0.0));
+    assert!(small < 0.2, "128 MB used {small} s of CPU in 1 s");
+    assert!(full > 2.0 * small && full > 0.3, "1769 MB used {full} s of CPU in 1 s (128 MB: {small} s)");
+
     // Work after returning a response is frozen: it gets no CPU between invocations.
     create_hostile(&lambda, "spinner", 1769, 10, &[]).await;
     attempt(&lambda, "spinner", json!({"attempt": "spin_after_return"})).await;
@@ -304,7 +313,7 @@ async fn isolation_modes_say_what_is_in_force() {
     if !isolation_available(&strict) {
         return;
     }
-    assert!(banner.contains("isolation (strict)"), "{banner}");
+    assert!(banner.contains("isolation (strict, Kumo runs as root)"), "{banner}");
     drop(strict);
 
     let none = Server::start_with(&["--isolation", "none"]);
