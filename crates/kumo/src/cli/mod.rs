@@ -96,8 +96,8 @@ struct ServeArgs {
     /// every function use the whole machine (local debugging).
     #[arg(long, env = "KUMO_CPU_LIMITS", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     cpu_limits: bool,
-    /// Let functions' outbound HTTP proxy reach services on this machine's own
-    /// loopback (e.g. a local database's HTTP API); off, only other hosts.
+    /// Let functions reach services on this machine's own loopback at
+    /// host.kumo.internal (e.g. a local database); off, only other hosts.
     #[arg(long, env = "KUMO_EGRESS_HOST_LOOPBACK")]
     egress_host_loopback: bool,
     /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).

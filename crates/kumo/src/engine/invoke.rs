@@ -314,7 +314,7 @@ impl Engine {
             freeze: self.cfg.freeze,
             kumo_api: self.kumo_api.get(),
             outbound_network: self.outbound_network(&version.name),
-            egress: crate::egress::EgressPolicy { host_loopback: self.cfg.egress_host_loopback },
+            egress: crate::egress::EgressPolicy { outbound: true, host_loopback: self.cfg.egress_host_loopback },
         };
         pool.spawn(&ctx).await
     }

@@ -59,7 +59,7 @@ pub struct EngineConfig {
     pub isolation: IsolationMode,
     /// CPU quota proportional to memory.
     pub cpu_limits: bool,
-    /// Let the outbound proxy reach the host's own loopback services.
+    /// Let functions reach the host's own loopback services at host.kumo.internal.
     pub egress_host_loopback: bool,
 }
 

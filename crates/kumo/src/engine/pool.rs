@@ -39,7 +39,7 @@ pub struct SpawnContext<'a> {
     pub kumo_api: Option<&'a ApiServer>,
     /// The function's outbound network setting (tag `kumo:outbound-network`).
     pub outbound_network: bool,
-    /// What the outbound proxy may reach.
+    /// What outbound connections may reach (`outbound` is overridden per function).
     pub egress: crate::egress::EgressPolicy,
 }
 
@@ -55,8 +55,6 @@ struct EnvPaths {
     tmp: Option<PathBuf>,
     /// Kumo's API, for `AWS_ENDPOINT_URL`.
     endpoint: String,
-    /// The egress proxy, for `HTTP_PROXY`/`HTTPS_PROXY` (isolated, outbound allowed).
-    proxy: Option<String>,
 }
 
 pub struct Pool {
@@ -193,7 +191,6 @@ impl Pool {
                 runtime_dir: ctx.runtimes.runtime_dir().to_path_buf(),
                 tmp: tmp_dir.as_ref().map(|d| d.join("tmp")),
                 endpoint: ctx.api_endpoint.to_string(),
-                proxy: None,
             },
             None => EnvPaths {
                 runtime_api: format!("127.0.0.1:{}", jail::RUNTIME_API_PORT),
@@ -202,7 +199,6 @@ impl Pool {
                 tmp: None,
                 // Served inside the environment's own network namespace, whatever Kumo listens on.
                 endpoint: format!("http://127.0.0.1:{}", ctx.api_endpoint.rsplit(':').next().unwrap_or("9777")),
-                proxy: ctx.outbound_network.then(|| format!("http://127.0.0.1:{}", jail::EGRESS_PROXY_PORT)),
             },
         };
         let stream: Arc<str> = Arc::from(logfmt::log_stream_name(now_ms(), v.version, &id));
@@ -246,7 +242,7 @@ impl Pool {
         }
         let (runtime_listener, outbound) = match (host_listener, sandbox.take_listeners()) {
             (Some(l), _) => (Some(l), None),
-            (None, Some(l)) => (Some(l.runtime_api), Some((l.kumo_api, l.egress_proxy))),
+            (None, Some(l)) => (Some(l.runtime_api), Some((l.kumo_api, l.connect_notifier))),
             (None, None) => (None, None),
         };
         let to_tokio =
@@ -258,15 +254,17 @@ impl Pool {
                 message: "could not register the Runtime API listener".into(),
             }
         })?;
-        // Outbound access is Kumo's own API plus the egress proxy; without it
-        // both listeners are dropped and connections to them are refused.
+        // Every connect goes through Kumo's egress supervisor, which routes it
+        // by the function's setting. Kumo's API inside the environment exists
+        // only with outbound access; without it connections there are refused.
         let mut outbound_tasks = Vec::new();
-        if let Some((kumo_api, egress_proxy)) = outbound.filter(|_| ctx.outbound_network) {
-            if let (Ok(l), Some(serve)) = (to_tokio(kumo_api), ctx.kumo_api) {
+        if let Some((kumo_api, notifier)) = outbound {
+            let policy = crate::egress::EgressPolicy { outbound: ctx.outbound_network, ..ctx.egress };
+            outbound_tasks.push(crate::egress::supervise(notifier, policy));
+            if ctx.outbound_network
+                && let (Ok(l), Some(serve)) = (to_tokio(kumo_api), ctx.kumo_api)
+            {
                 outbound_tasks.push(serve(l));
-            }
-            if let Ok(l) = to_tokio(egress_proxy) {
-                outbound_tasks.push(crate::egress::serve(l, ctx.egress));
             }
         }
         tracing::debug!(function = %v.name, spawn_us = spawned_at.elapsed().as_micros() as u64, "environment spawned");
@@ -378,15 +376,7 @@ fn environment_variables(
     if let Some(tmp) = &paths.tmp {
         env.push(("TMPDIR".into(), tmp.display().to_string()));
     }
-    if let Some(proxy) = &paths.proxy {
-        // Both spellings: curl and Python read the lower-case ones, Go and most SDKs either.
-        for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-            env.push((name.into(), proxy.clone()));
-        }
-        for name in ["NO_PROXY", "no_proxy"] {
-            env.push((name.into(), "localhost,127.0.0.1".into()));
-        }
-    }
+
     if let Some(exec_env) = runtime::execution_env(&c.runtime) {
         env.push(("AWS_EXECUTION_ENV".into(), exec_env));
     }

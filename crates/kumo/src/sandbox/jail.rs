@@ -18,8 +18,7 @@ pub const SANDBOX_UID: u32 = 993;
 pub const SANDBOX_GID: u32 = 990;
 /// Where every environment finds its Runtime API, as on Lambda.
 pub const RUNTIME_API_PORT: u16 = 9001;
-/// Where the outbound HTTP proxy listens inside an environment (the classic proxy port).
-pub const EGRESS_PROXY_PORT: u16 = 3128;
+
 pub const TASK_ROOT: &str = "/var/task";
 pub const RUNTIME_DIR: &str = "/var/runtime";
 /// Lambda's limits on open files and on processes/threads.
@@ -40,7 +39,6 @@ const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib64", "lib32", "l
 /// dynamic linker's cache, time zones. Not passwd/shadow (Kumo writes its own passwd).
 const ETC_ENTRIES: &[&str] = &[
     "resolv.conf",
-    "hosts",
     "nsswitch.conf",
     "host.conf",
     "gai.conf",
@@ -315,6 +313,10 @@ pub fn build_skeleton(root: &Path) -> Result<(), JailError> {
     .map_err(fail("write /etc/passwd"))?;
     fs::write(etc.join("group"), "root:x:0:\nsbx_user1051:x:990:\nnobody:x:65534:\n")
         .map_err(fail("write /etc/group"))?;
+    // The host's hosts file plus the name that reaches the host's own loopback (when allowed).
+    let mut hosts = fs::read_to_string("/etc/hosts").unwrap_or_else(|_| "127.0.0.1\tlocalhost\n".into());
+    hosts.push_str(&format!("\n{}\t{}\n", crate::egress::HOST_ALIAS, crate::egress::HOST_ALIAS_NAME));
+    fs::write(etc.join("hosts"), hosts).map_err(fail("write /etc/hosts"))?;
     for name in ETC_ENTRIES {
         let host = Path::new("/etc").join(name);
         let target = etc.join(name);

@@ -128,8 +128,8 @@ pub struct SandboxListeners {
     pub runtime_api: std::net::TcpListener,
     /// 127.0.0.1:<Kumo's port> there: Kumo's own API, for functions allowed outbound access.
     pub kumo_api: std::net::TcpListener,
-    /// 127.0.0.1:3128 there: the outbound HTTP proxy, for functions allowed outbound access.
-    pub egress_proxy: std::net::TcpListener,
+    /// The seccomp listener that receives the environment's `connect` calls (see `egress.rs`).
+    pub connect_notifier: OwnedFd,
 }
 
 /// Host uids for isolated environments when Kumo runs as root: one per
@@ -199,10 +199,14 @@ impl Shell {
         write_id_maps(pid).map_err(|e| failed("writing the user namespace's id maps", e))?;
         self.control.write_all(b"M").map_err(|e| failed("control socket", e))?;
         let (tag, fds) = shell::recv_with_fds(&self.control, 3).map_err(|e| failed("receiving listeners", e))?;
-        let mut fds = fds.into_iter().map(std::net::TcpListener::from);
+        let mut fds = fds.into_iter();
         match (tag, fds.next(), fds.next(), fds.next()) {
-            (b'L', Some(runtime_api), Some(kumo_api), Some(egress_proxy)) => {
-                self.listeners = Some(SandboxListeners { runtime_api, kumo_api, egress_proxy });
+            (b'L', Some(runtime_api), Some(kumo_api), Some(connect_notifier)) => {
+                self.listeners = Some(SandboxListeners {
+                    runtime_api: runtime_api.into(),
+                    kumo_api: kumo_api.into(),
+                    connect_notifier,
+                });
             }
             _ => return Err(self.shell_error(tag)),
         }

@@ -311,6 +311,47 @@ pub fn build() -> Result<Filters, SeccompBuildError> {
     Ok(Filters { allow_list, clone3_enosys })
 }
 
+/// The audit architecture this build runs on, for the hand-written filter.
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7;
+
+/// Installs a filter that hands every `connect(2)` to a supervisor (Kumo's
+/// egress, see `egress.rs`) and returns the supervisor's end. Installed by
+/// PID 1 before it is claimed; inherited by the runtime and all it forks.
+/// seccompiler has no user-notification action, hence seven instructions by hand.
+pub fn install_connect_notifier() -> std::io::Result<std::os::fd::OwnedFd> {
+    use libc::{BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, sock_filter};
+    let stmt = |code: u32, k: u32| sock_filter { code: code as u16, jt: 0, jf: 0, k };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| sock_filter { code: code as u16, jt, jf, k };
+    // Offsets in struct seccomp_data: nr at 0, arch at 4.
+    let program = [
+        stmt(BPF_LD | BPF_W | BPF_ABS, 4),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH, 1, 0),
+        stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW),
+        stmt(BPF_LD | BPF_W | BPF_ABS, 0),
+        jump(BPF_JMP | BPF_JEQ | BPF_K, libc::SYS_connect as u32, 0, 1),
+        stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_USER_NOTIF),
+        stmt(BPF_RET | BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let fprog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr().cast_mut() };
+    // SAFETY: seccomp(2) with a valid program that outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor that we now own.
+    Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
+}
+
 /// Installs the filters on the calling thread. Needs `no_new_privs` (or CAP_SYS_ADMIN) first.
 pub fn install(filters: &Filters) -> Result<(), SeccompBuildError> {
     // The allow-list goes last: it denies seccomp(2) itself. The kernel runs

@@ -4,15 +4,15 @@
 //! a v1 memory cgroup takes milliseconds). An isolated shell also creates its
 //! namespaces, its listeners and the function-independent part of its
 //! filesystem view, then forks the runtime-to-be, PID 1 of the new PID
-//! namespace, which mounts /tmp and /proc and compiles the seccomp filter
-//! while it waits. When claimed it reads the launch spec from the control
+//! namespace, which mounts /tmp and /proc, installs the connect notifier
+//! (`egress.rs`) and compiles the seccomp filter while it waits. When claimed it reads the launch spec from the control
 //! socket (fd 0), finishes the view, drops everything and execs the runtime;
 //! the shell passes its exit status on as its own. A plain shell (`--isolation
 //! none`) just execs the runtime.
 //!
 //! Control protocol on fd 0 (a Unix socket), isolated mode: shell `U`
-//! (namespaces made) → Kumo writes the id maps, `M` → PID 1 `L` + three
-//! listener fds (Runtime API, Kumo API, egress proxy) → … → Kumo sends `S` +
+//! (namespaces made) → Kumo writes the id maps, `M` → PID 1 `L` + the
+//! Runtime API and Kumo API listeners and its connect notifier → … → Kumo sends `S` +
 //! the bind sources' descriptors, writes the JSON spec and shuts down its
 //! side. Any failure: `E` + message, exit.
 
@@ -104,7 +104,7 @@ fn prepare_isolated(
     control: &UnixStream,
     root: &std::path::Path,
     api_port: u16,
-) -> Result<[std::net::TcpListener; 3], JailError> {
+) -> Result<[std::net::TcpListener; 2], JailError> {
     let io_step = |step: &'static str| move |source| JailError { step: step.into(), source };
     jail::unshare_all()?;
     (&*control).write_all(b"U").map_err(io_step("asking for id maps"))?;
@@ -114,14 +114,13 @@ fn prepare_isolated(
     jail::loopback_up()?;
     let runtime_api = jail::listen_loopback(jail::RUNTIME_API_PORT)?;
     let kumo_api = jail::listen_loopback(api_port)?;
-    let egress = jail::listen_loopback(jail::EGRESS_PROXY_PORT)?;
     jail::build_skeleton(root)?;
-    Ok([runtime_api, kumo_api, egress])
+    Ok([runtime_api, kumo_api])
 }
 
 /// PID 1 of the environment: finishes what it can before being claimed,
 /// reports ready (with the listeners), then waits for the launch spec.
-fn runtime_main(mut control: UnixStream, root: &std::path::Path, listeners: [std::net::TcpListener; 3]) -> ! {
+fn runtime_main(mut control: UnixStream, root: &std::path::Path, listeners: [std::net::TcpListener; 2]) -> ! {
     // SAFETY: prctl with constant arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
     let ready = jail::mount_private_tmp_and_proc(root).and_then(|()| {
@@ -135,12 +134,22 @@ fn runtime_main(mut control: UnixStream, root: &std::path::Path, listeners: [std
             unsafe { libc::_exit(71) }
         }
     };
-    let fds: Vec<RawFd> = listeners.iter().map(AsRawFd::as_raw_fd).collect();
+    let notifier = match seccomp::install_connect_notifier() {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = control.write_all(format!("Eseccomp connect notifier: {e}").as_bytes());
+            // SAFETY: leaving the forked child without running the parent's destructors.
+            unsafe { libc::_exit(71) }
+        }
+    };
+    let mut fds: Vec<RawFd> = listeners.iter().map(AsRawFd::as_raw_fd).collect();
+    fds.push(notifier.as_raw_fd());
     if send_with_fds(&control, b'L', &fds).is_err() {
         // SAFETY: as above.
         unsafe { libc::_exit(71) }
     }
     drop(listeners);
+    drop(notifier);
 
     // Claimed: the bind sources' descriptors, then the spec.
     let sources = recv_with_fds(&control, MAX_BIND_SOURCES).map(|(_, fds)| fds).unwrap_or_default();

@@ -190,11 +190,12 @@ fn host_processes_with_cmdline(args: &[&str]) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// A one-shot-per-connection HTTP server standing in for "the outside
-/// network" (tests may only use loopback; 127.0.0.2 is not the sandbox's).
-fn outside_server() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
-    let addr = listener.local_addr().expect("addr");
+/// An HTTP server on the host's loopback standing in for "the outside network"
+/// (tests may only use loopback): functions reach it as host.kumo.internal,
+/// through the same host-side connect as any other destination.
+fn outside_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             use std::io::{Read, Write};
@@ -203,7 +204,7 @@ fn outside_server() -> String {
             let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\noutside");
         }
     });
-    format!("http://{addr}/hello")
+    port
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -215,23 +216,27 @@ async fn outbound_network_is_a_per_function_setting() {
     let lambda = server.lambda();
     let port: u16 = server.endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
     let outside = outside_server();
+    let url = format!("http://host.kumo.internal:{outside}/hello");
     create_hostile(&lambda, "open", 128, 10, &[]).await;
     create_hostile(&lambda, "closed", 128, 10, &[("kumo:outbound-network", "none")]).await;
-    // Allowed: Kumo's own API at its usual address, and the network beyond through the proxy.
+    // Allowed: Kumo's own API at its usual address, and the network beyond, for any client.
     let open = attempt(&lambda, "open", json!({"attempt": "connect", "port": port})).await;
     assert_eq!(open["blocked"], false, "{open}");
     assert!(open["detail"].as_str().unwrap_or_default().contains("HTTP/1.1 200"), "Kumo's API answered: {open}");
-    let fetched = attempt(&lambda, "open", json!({"attempt": "fetch", "url": outside})).await;
+    let fetched = attempt(&lambda, "open", json!({"attempt": "fetch", "url": url})).await;
     assert_eq!(fetched["detail"], "'outside'", "{fetched}");
+    let raw =
+        attempt(&lambda, "open", json!({"attempt": "connect", "host": "host.kumo.internal", "port": outside})).await;
+    assert!(raw["detail"].as_str().unwrap_or_default().contains("outside"), "a raw socket gets through: {raw}");
     // None: neither.
     assert_blocked(&lambda, "closed", json!({"attempt": "connect", "port": port})).await;
-    assert_blocked(&lambda, "closed", json!({"attempt": "fetch", "url": outside})).await;
+    assert_blocked(&lambda, "closed", json!({"attempt": "fetch", "url": url})).await;
 
-    // Without --egress-host-loopback the proxy keeps the host's own services out of reach.
+    // Without --egress-host-loopback the host's own services stay out of reach.
     let strict = Server::start();
     let lambda = strict.lambda();
     create_hostile(&lambda, "open", 128, 10, &[]).await;
-    assert_blocked(&lambda, "open", json!({"attempt": "fetch", "url": outside_server()})).await;
+    assert_blocked(&lambda, "open", json!({"attempt": "fetch", "url": url})).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
