@@ -166,7 +166,26 @@ struct Shell {
 }
 
 impl Shell {
+    /// Starts a shell and waits until it is ready.
     fn start(layout: &CgroupLayout, caps: &Capabilities, isolation: &Isolation) -> Result<Shell, SandboxError> {
+        Shell::fork(layout, caps, isolation)?.until_ready(isolation)
+    }
+
+    /// Completes an isolated shell's start-up conversation (see `shell.rs`); a
+    /// plain shell is ready as soon as it exists. Blocks for milliseconds, so
+    /// the spawner thread leaves it to the blocking pool and forks the next one.
+    fn until_ready(mut self, isolation: &Isolation) -> Result<Shell, SandboxError> {
+        if isolation.namespaces.is_some()
+            && let Err(e) = self.handshake()
+        {
+            self.discard();
+            return Err(e);
+        }
+        Ok(self)
+    }
+
+    /// Forks the shell process into fresh cgroups (on the spawner thread).
+    fn fork(layout: &CgroupLayout, caps: &Capabilities, isolation: &Isolation) -> Result<Shell, SandboxError> {
         let id = format!("env-{}", uuid::Uuid::new_v4().simple());
         let mut cgroup = layout.create(caps, &id, u64::MAX / 2)?;
         let (control, shell_end) = UnixStream::pair().map_err(SandboxError::Pipe)?;
@@ -176,14 +195,7 @@ impl Shell {
             cmd.arg(ISOLATE_ARG).arg(&iso.root_dir).arg(iso.api_port.to_string());
         }
         let (child, read_end) = spawn_in_groups(cmd, &mut cgroup, Path::new("/proc/self/exe"))?;
-        let mut shell = Shell { child, cgroup, output: read_end, control, listeners: None };
-        if isolation.namespaces.is_some()
-            && let Err(e) = shell.handshake()
-        {
-            shell.discard();
-            return Err(e);
-        }
-        Ok(shell)
+        Ok(Shell { child, cgroup, output: read_end, control, listeners: None })
     }
 
     /// The isolated shell's start-up conversation (see `shell.rs`).
@@ -329,9 +341,15 @@ impl ShellPool {
                 let Some(pool) = pool.upgrade() else { break };
                 match job {
                     SpawnJob::Shell => pool.start_one(),
-                    SpawnJob::Fresh(reply) => {
-                        let _ = reply.send(Shell::start(&pool.layout, &pool.caps, &pool.isolation));
-                    }
+                    SpawnJob::Fresh(reply) => match Shell::fork(&pool.layout, &pool.caps, &pool.isolation) {
+                        Ok(shell) => {
+                            let isolation = pool.isolation.clone();
+                            tokio::task::spawn_blocking(move || reply.send(shell.until_ready(&isolation)));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(e));
+                        }
+                    },
                 }
             }
         });
@@ -341,16 +359,29 @@ impl ShellPool {
         }
     }
 
-    fn start_one(&self) {
+    /// Forks one shell here (the spawner thread) and lets the blocking pool
+    /// wait for it to be ready, so a burst of cold starts sets shells up in parallel.
+    fn start_one(self: &Arc<Self>) {
         use std::sync::atomic::Ordering;
-        match Shell::start(&self.layout, &self.caps, &self.isolation) {
-            Ok(shell) if !self.closed.load(Ordering::Acquire) => {
-                self.ready.lock().unwrap_or_else(|e| e.into_inner()).push(shell);
+        let shell = match Shell::fork(&self.layout, &self.caps, &self.isolation) {
+            Ok(shell) => shell,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not pre-start a sandbox shell");
+                self.starting.fetch_sub(1, Ordering::AcqRel);
+                return;
             }
-            Ok(mut shell) => shell.discard(),
-            Err(e) => tracing::warn!(error = %e, "could not pre-start a sandbox shell"),
-        }
-        self.starting.fetch_sub(1, Ordering::AcqRel);
+        };
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            match shell.until_ready(&pool.isolation) {
+                Ok(shell) if !pool.closed.load(Ordering::Acquire) => {
+                    pool.ready.lock().unwrap_or_else(|e| e.into_inner()).push(shell);
+                }
+                Ok(mut shell) => shell.discard(),
+                Err(e) => tracing::warn!(error = %e, "could not pre-start a sandbox shell"),
+            }
+            pool.starting.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 
     fn take(&self) -> Option<Shell> {
