@@ -344,7 +344,9 @@ impl ShellPool {
                     SpawnJob::Fresh(reply) => match Shell::fork(&pool.layout, &pool.caps, &pool.isolation) {
                         Ok(shell) => {
                             let isolation = pool.isolation.clone();
-                            tokio::task::spawn_blocking(move || reply.send(shell.until_ready(&isolation)));
+                            tokio::task::spawn_blocking(move || {
+                                let _ = reply.send(shell.until_ready(&isolation));
+                            });
                         }
                         Err(e) => {
                             let _ = reply.send(Err(e));
