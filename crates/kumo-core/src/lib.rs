@@ -10,6 +10,7 @@ pub mod function;
 pub mod invoke;
 pub mod logfmt;
 pub mod names;
+pub mod retry;
 pub mod runtime;
 pub mod time;
 

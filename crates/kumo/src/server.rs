@@ -29,6 +29,7 @@ pub struct ServeOptions {
     pub isolation: crate::sandbox::IsolationMode,
     pub cpu_limits: bool,
     pub egress_host_loopback: bool,
+    pub async_retry_delays: Vec<Duration>,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -57,6 +58,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             isolation: opts.isolation,
             cpu_limits: opts.cpu_limits,
             egress_host_loopback: opts.egress_host_loopback,
+            async_retry_delays: opts.async_retry_delays.clone(),
         },
         store,
     )

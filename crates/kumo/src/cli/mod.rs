@@ -100,9 +100,22 @@ struct ServeArgs {
     /// host.kumo.internal (e.g. a local database); off, only other hosts.
     #[arg(long, env = "KUMO_EGRESS_HOST_LOOPBACK")]
     egress_host_loopback: bool,
+    /// Waits before the retries of a failed asynchronous invocation, e.g.
+    /// `60s,120s` (Lambda's); shorten them for tests and local development.
+    #[arg(long, env = "KUMO_ASYNC_RETRY_DELAYS", default_value = "60s,120s", value_parser = parse_delays)]
+    async_retry_delays: Delays,
     /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).
     #[arg(long = "runtime-path", value_parser = parse_runtime_path)]
     runtime_paths: Vec<(String, PathBuf)>,
+}
+
+/// A comma-separated list of durations.
+#[derive(Debug, Clone)]
+struct Delays(Vec<Duration>);
+
+fn parse_delays(s: &str) -> Result<Delays, String> {
+    let delays = s.split(',').map(|d| parse_duration(d.trim())).collect::<Result<Vec<_>, _>>()?;
+    if delays.is_empty() { Err("expected at least one duration".into()) } else { Ok(Delays(delays)) }
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -174,6 +187,7 @@ pub fn main() -> ExitCode {
                     isolation: a.isolation,
                     cpu_limits: a.cpu_limits,
                     egress_host_loopback: a.egress_host_loopback,
+                    async_retry_delays: a.async_retry_delays.0,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

@@ -64,8 +64,8 @@ fn trace_id() -> String {
 }
 
 /// A resolved invocation target.
-struct Target {
-    version: Arc<FunctionVersion>,
+pub(super) struct Target {
+    pub(super) version: Arc<FunctionVersion>,
     invoked_arn: String,
 }
 
@@ -81,7 +81,7 @@ impl Drop for InFlight<'_> {
 }
 
 /// Holds one unit of concurrency for a function.
-struct Permit<'a> {
+pub(super) struct Permit<'a> {
     engine: &'a Engine,
     function: String,
 }
@@ -93,7 +93,7 @@ impl Drop for Permit<'_> {
 }
 
 impl Engine {
-    fn target(&self, raw: &str, qualifier: Option<&str>) -> Result<Target, ApiError> {
+    pub(super) fn target(&self, raw: &str, qualifier: Option<&str>) -> Result<Target, ApiError> {
         let roll = f64::from(uuid::Uuid::new_v4().as_u128() as u32) / (f64::from(u32::MAX) + 1.0);
         self.resolve(raw, qualifier, Some(roll), |_, version, label| {
             let invoked_arn = match &label {
@@ -140,11 +140,9 @@ impl Engine {
                 if !self.accepting.load(Ordering::Acquire) {
                     return Err(shutting_down());
                 }
-                let engine = self.clone();
-                let rid = request_id.clone();
-                tokio::spawn(async move {
-                    engine.run_async(target, payload, rid).await;
-                });
+                // Durable before 202; the dispatcher resolves the target at each attempt.
+                drop(target);
+                self.enqueue_event(req.function_name, req.qualifier, payload, request_id.clone()).await?;
                 Ok(InvokeResponse::empty(202, request_id))
             }
             InvocationType::RequestResponse => {
@@ -162,7 +160,7 @@ impl Engine {
         }
     }
 
-    fn admit(&self, function: &str) -> Result<Permit<'_>, ApiError> {
+    pub(super) fn admit(&self, function: &str) -> Result<Permit<'_>, ApiError> {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(shutting_down());
         }
@@ -170,26 +168,8 @@ impl Engine {
         Ok(Permit { engine: self, function: function.to_string() })
     }
 
-    /// Runs an Event invocation in the background. Throttled events wait and
-    /// retry (durable queuing and Lambda's retry policy come with the async queue).
-    async fn run_async(self: Arc<Self>, target: Target, payload: Bytes, request_id: String) {
-        let mut delay = std::time::Duration::from_millis(100);
-        let permit = loop {
-            match self.admit(&target.version.name) {
-                Ok(p) => break p,
-                Err(e) if e.code == ErrorCode::TooManyRequests => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
-                }
-                Err(_) => return,
-            }
-        };
-        let _ = self.run(&target, payload, request_id, None, false).await;
-        drop(permit);
-    }
-
     /// One invocation in an environment, with its logs and metering.
-    async fn run(
+    pub(super) async fn run(
         &self,
         target: &Target,
         payload: Bytes,
@@ -381,9 +361,9 @@ impl Engine {
     }
 }
 
-struct RunResult {
-    payload: Bytes,
-    function_error: Option<&'static str>,
+pub(super) struct RunResult {
+    pub(super) payload: Bytes,
+    pub(super) function_error: Option<&'static str>,
     log_tail: Option<String>,
 }
 

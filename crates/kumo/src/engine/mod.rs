@@ -5,6 +5,7 @@
 //! metadata in memory (loaded from the [`Store`] at start, written through on
 //! every change), so the invoke path never touches the database.
 
+mod async_queue;
 mod control;
 pub mod environment;
 mod envlog;
@@ -61,6 +62,8 @@ pub struct EngineConfig {
     pub cpu_limits: bool,
     /// Let functions reach the host's own loopback services at host.kumo.internal.
     pub egress_host_loopback: bool,
+    /// Waits before the retries of a failed asynchronous invocation (Lambda: 1 and 2 minutes).
+    pub async_retry_delays: Vec<Duration>,
 }
 
 /// One function in memory.
@@ -100,6 +103,7 @@ pub struct Engine {
     code: CodeStore,
     runtimes: RuntimeCatalog,
     sandboxes: Sandboxes,
+    queue: async_queue::AsyncQueue,
     /// Serves Kumo's API inside environments; set once the HTTP router exists.
     kumo_api: OnceLock<pool::ApiServer>,
     functions: RwLock<HashMap<String, FunctionState>>,
@@ -152,12 +156,14 @@ impl Engine {
             };
             functions.insert(state.latest.name.clone(), state);
         }
+        let queue = async_queue::AsyncQueue::new(&cfg.async_retry_delays);
         let engine = Arc::new(Engine {
             cfg,
             store,
             code,
             runtimes,
             sandboxes,
+            queue,
             kumo_api: OnceLock::new(),
             functions: RwLock::new(functions),
             control: tokio::sync::Mutex::new(()),
@@ -168,6 +174,7 @@ impl Engine {
             accepting: AtomicBool::new(true),
         });
         engine.clone().spawn_reaper();
+        engine.start_async_queue().await?;
         Ok(engine)
     }
 

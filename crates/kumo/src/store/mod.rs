@@ -115,6 +115,44 @@ pub struct MeteringRecord {
     pub ephemeral_storage_mb: u32,
 }
 
+/// An asynchronous invocation waiting in the durable queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedEvent {
+    /// The request id every attempt carries.
+    pub request_id: String,
+    /// Arrival order.
+    pub seq: u64,
+    pub function: String,
+    pub qualifier: Option<String>,
+    pub payload: bytes::Bytes,
+    pub progress: kumo_core::retry::EventProgress,
+    pub next_attempt_ms: i64,
+    pub state: EventState,
+    pub last_error: Option<String>,
+}
+
+/// Where a queued event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventState {
+    /// Waiting for its next attempt (or in flight: a restart runs it again).
+    Queued,
+    /// Out of retries or too old, with nowhere to deliver it: kept for inspection.
+    Dead,
+}
+
+impl EventState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventState::Queued => "queued",
+            EventState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> EventState {
+        if s == "dead" { EventState::Dead } else { EventState::Queued }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn load_functions(&self) -> Result<Vec<StoredFunction>, StoreError>;
@@ -129,6 +167,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_alias(&self, function: &str, alias: &str) -> Result<(), StoreError>;
     /// Deletes the function with its versions and aliases (its logs stay, as in CloudWatch).
     async fn delete_function(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Stores (durably) or updates an asynchronous event.
+    async fn put_event(&self, event: &QueuedEvent) -> Result<(), StoreError>;
+    async fn delete_event(&self, request_id: &str) -> Result<(), StoreError>;
+    /// Every stored event, in arrival order (at start-up).
+    async fn load_events(&self) -> Result<Vec<QueuedEvent>, StoreError>;
 
     /// Queues log events; written in the next batch, in order.
     fn append_logs(&self, events: Vec<LogEvent>);

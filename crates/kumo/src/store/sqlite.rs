@@ -17,11 +17,13 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{
-    LogEvent, LogGroupInfo, LogQuery, LogStreamInfo, MeteringRecord, Store, StoreError, StoredFunction, StoredLogEvent,
+    EventState, LogEvent, LogGroupInfo, LogQuery, LogStreamInfo, MeteringRecord, QueuedEvent, Store, StoreError,
+    StoredFunction, StoredLogEvent,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE functions (
     name TEXT PRIMARY KEY,
     latest TEXT NOT NULL,
@@ -81,7 +83,22 @@ CREATE TABLE invocations (
     ephemeral_storage_mb INTEGER NOT NULL
 );
 CREATE INDEX invocations_by_function ON invocations (function, start_ms);
-"#];
+"#,
+    r#"
+CREATE TABLE async_events (
+    request_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    function TEXT NOT NULL,
+    qualifier TEXT,
+    payload BLOB NOT NULL,
+    progress TEXT NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX async_events_by_seq ON async_events (seq);
+"#,
+];
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
@@ -448,6 +465,81 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             tx.execute("DELETE FROM aliases WHERE function = ?1 AND name = ?2", params![function, alias])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn put_event(&self, event: &QueuedEvent) -> Result<(), StoreError> {
+        let e = event.clone();
+        let progress = serde_json::to_string(&e.progress)?;
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO async_events (request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (request_id) DO UPDATE SET progress = excluded.progress, \
+                 next_attempt_ms = excluded.next_attempt_ms, state = excluded.state, last_error = excluded.last_error",
+                params![
+                    e.request_id,
+                    e.seq as i64,
+                    e.function,
+                    e.qualifier,
+                    e.payload.as_ref(),
+                    progress,
+                    e.next_attempt_ms,
+                    e.state.as_str(),
+                    e.last_error
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_event(&self, request_id: &str) -> Result<(), StoreError> {
+        let id = request_id.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM async_events WHERE request_id = ?1", params![id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_events(&self) -> Result<Vec<QueuedEvent>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error \
+                 FROM async_events ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error) =
+                    row?;
+                out.push(QueuedEvent {
+                    request_id,
+                    seq: seq as u64,
+                    function,
+                    qualifier,
+                    payload: payload.into(),
+                    progress: serde_json::from_str(&progress)?,
+                    next_attempt_ms,
+                    state: EventState::parse(&state),
+                    last_error,
+                });
+            }
+            Ok(out)
         })
         .await
     }

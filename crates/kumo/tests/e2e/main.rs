@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `kumo` binary on a free port, driven by real
 //! clients (aws-sdk-lambda, a `lambda_runtime` function, the AWS CLI, boto3).
 
+mod async_invoke;
 mod bad_input;
 mod cli;
 mod control_plane;

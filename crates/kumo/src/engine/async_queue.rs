@@ -1,0 +1,215 @@
+//! The durable queue of asynchronous (`Event`) invocations and its dispatcher.
+//!
+//! An event is committed to the store (synchronous=FULL, group commit) before
+//! Invoke answers 202, so a crash of Kumo or of the machine loses nothing
+//! accepted. The dispatcher attempts due events in arrival order, always with
+//! the event's own request id; [`kumo_core::retry`] decides after each attempt
+//! whether and when to try again. An event that was in flight when Kumo died
+//! is attempted again at the next start: delivery is at least once, as on Lambda.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kumo_core::retry::{Condition, Decision, EventProgress, Outcome, RetryPolicy};
+use kumo_core::{ApiError, ErrorCode};
+use tokio::sync::Notify;
+
+use super::{Engine, store_error};
+use crate::store::{EventState, QueuedEvent};
+
+/// Events waiting for their next attempt, by due time then arrival.
+pub struct AsyncQueue {
+    due: Mutex<BinaryHeap<Reverse<(i64, u64, QueuedEventBox)>>>,
+    next_seq: AtomicU64,
+    wake: Notify,
+    policy: RetryPolicy,
+}
+
+/// A queued event ordered only by the heap key (due time, sequence).
+struct QueuedEventBox(Box<QueuedEvent>);
+
+impl PartialEq for QueuedEventBox {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.seq == other.0.seq
+    }
+}
+impl Eq for QueuedEventBox {}
+impl PartialOrd for QueuedEventBox {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for QueuedEventBox {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.seq.cmp(&other.0.seq)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl AsyncQueue {
+    pub fn new(retry_delays: &[Duration]) -> AsyncQueue {
+        let mut policy = RetryPolicy::default();
+        if !retry_delays.is_empty() {
+            policy.retry_delays_ms = retry_delays.iter().map(|d| d.as_millis() as u64).collect();
+        }
+        AsyncQueue { due: Mutex::new(BinaryHeap::new()), next_seq: AtomicU64::new(1), wake: Notify::new(), policy }
+    }
+
+    fn push(&self, event: QueuedEvent) {
+        let key = (event.next_attempt_ms, event.seq);
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).push(Reverse((
+            key.0,
+            key.1,
+            QueuedEventBox(Box::new(event)),
+        )));
+        self.wake.notify_one();
+    }
+
+    /// Removes and returns every event due at `now`, oldest first.
+    fn take_due(&self, now: i64) -> Vec<QueuedEvent> {
+        let mut heap = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        while heap.peek().is_some_and(|Reverse((at, _, _))| *at <= now) {
+            if let Some(Reverse((_, _, event))) = heap.pop() {
+                out.push(*event.0);
+            }
+        }
+        out
+    }
+
+    fn next_due(&self) -> Option<i64> {
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).peek().map(|Reverse((at, _, _))| *at)
+    }
+}
+
+impl Engine {
+    /// Accepts an `Event` invocation: durable before this returns.
+    pub(super) async fn enqueue_event(
+        &self,
+        function: String,
+        qualifier: Option<String>,
+        payload: Bytes,
+        request_id: String,
+    ) -> Result<(), ApiError> {
+        let now = now_ms();
+        let event = QueuedEvent {
+            request_id,
+            seq: self.queue.next_seq.fetch_add(1, Ordering::Relaxed),
+            function,
+            qualifier,
+            payload,
+            progress: EventProgress::new(now),
+            next_attempt_ms: now,
+            state: EventState::Queued,
+            last_error: None,
+        };
+        self.store.put_event(&event).await.map_err(store_error)?;
+        self.queue.push(event);
+        Ok(())
+    }
+
+    /// Loads the stored queue (events in flight at a crash run again) and
+    /// starts dispatching.
+    pub(super) async fn start_async_queue(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
+        let events = self.store.load_events().await?;
+        let max_seq = events.iter().map(|e| e.seq).max().unwrap_or(0);
+        self.queue.next_seq.store(max_seq + 1, Ordering::Relaxed);
+        let mut pending = 0;
+        for event in events.into_iter().filter(|e| e.state == EventState::Queued) {
+            pending += 1;
+            self.queue.push(event);
+        }
+        if pending > 0 {
+            tracing::info!(pending, "resuming queued asynchronous invocations");
+        }
+        let engine = self.clone();
+        tokio::spawn(async move { engine.dispatch_loop().await });
+        Ok(())
+    }
+
+    async fn dispatch_loop(self: Arc<Self>) {
+        loop {
+            if !self.accepting.load(Ordering::Acquire) {
+                return;
+            }
+            let now = now_ms();
+            for event in self.queue.take_due(now) {
+                let engine = self.clone();
+                tokio::spawn(async move { engine.attempt_event(event).await });
+            }
+            let wait = self.queue.next_due().map_or(60_000, |at| (at - now).clamp(1, 60_000));
+            tokio::select! {
+                () = self.queue.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            }
+        }
+    }
+
+    async fn attempt_event(self: Arc<Self>, mut event: QueuedEvent) {
+        let policy = self.queue.policy.clone();
+        if let Some(condition) = event.progress.before_attempt(now_ms(), &policy) {
+            return self.dead_event(event, condition).await;
+        }
+        let Ok(target) = self.target(&event.function, event.qualifier.as_deref()) else {
+            // The function (or the alias) is gone: like Lambda, nothing is left to run it.
+            tracing::warn!(request_id = %event.request_id, function = %event.function, "dropping an event whose function no longer exists");
+            let _ = self.store.delete_event(&event.request_id).await;
+            return;
+        };
+        let outcome = match self.admit(&target.version.name) {
+            Ok(permit) => {
+                let run = self.run(&target, event.payload.clone(), event.request_id.clone(), None, false).await;
+                drop(permit);
+                match run {
+                    Ok(r) if r.function_error.is_none() => Outcome::Success,
+                    Ok(r) => {
+                        event.last_error = Some(String::from_utf8_lossy(&r.payload).chars().take(1024).collect());
+                        Outcome::FunctionError
+                    }
+                    Err(_) => Outcome::ServiceError,
+                }
+            }
+            Err(e) if e.code == ErrorCode::TooManyRequests => Outcome::Throttled,
+            // Shutting down: the event stays stored and queued for the next start.
+            Err(_) => return,
+        };
+        match event.progress.record(outcome, now_ms(), &policy) {
+            Decision::RetryAt(at) => {
+                event.next_attempt_ms = at;
+                if let Err(e) = self.store.put_event(&event).await {
+                    tracing::error!(error = %e, "could not record an asynchronous attempt; it will run again after a restart");
+                }
+                self.queue.push(event);
+            }
+            Decision::Finished(Condition::Success) => {
+                let _ = self.store.delete_event(&event.request_id).await;
+            }
+            Decision::Finished(condition) => self.dead_event(event, condition).await,
+        }
+    }
+
+    /// An event out of retries or too old, with no destination yet: kept, never dropped silently.
+    async fn dead_event(&self, mut event: QueuedEvent, condition: Condition) {
+        tracing::warn!(
+            request_id = %event.request_id,
+            function = %event.function,
+            condition = condition.wire_name(),
+            attempts = event.progress.attempts,
+            "asynchronous invocation failed for good; kept as a dead event"
+        );
+        event.state = EventState::Dead;
+        event.last_error =
+            Some(format!("{}: {}", condition.wire_name(), event.last_error.as_deref().unwrap_or("no attempt ran")));
+        if let Err(e) = self.store.put_event(&event).await {
+            tracing::error!(error = %e, "could not record a dead event");
+        }
+    }
+}
