@@ -121,6 +121,9 @@ pub struct FunctionMeta {
     pub created_ms: i64,
     /// The number the next published version gets; numbers are never reused.
     pub next_version: u64,
+    /// Asynchronous invocation settings by qualifier (`$LATEST`, a version number or an alias).
+    #[serde(default)]
+    pub event_invoke_configs: BTreeMap<String, crate::event_config::EventInvokeConfig>,
 }
 
 /// The optional fields of CreateFunction and UpdateFunctionConfiguration.

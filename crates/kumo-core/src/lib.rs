@@ -6,6 +6,7 @@
 
 pub mod concurrency;
 pub mod error;
+pub mod event_config;
 pub mod function;
 pub mod invoke;
 pub mod logfmt;

@@ -7,6 +7,7 @@
 
 mod auth;
 pub mod error;
+mod event_config;
 mod lambda;
 mod logs;
 mod shapes;
@@ -56,6 +57,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
             axum::routing::put(lambda::put_concurrency).delete(lambda::delete_concurrency),
         )
         .route("/2019-09-30/functions/{name}/concurrency", get(lambda::get_concurrency))
+        .route(
+            "/2019-09-25/functions/{name}/event-invoke-config",
+            axum::routing::put(event_config::put)
+                .post(event_config::update)
+                .get(event_config::get)
+                .delete(event_config::delete),
+        )
+        .route("/2019-09-25/functions/{name}/event-invoke-config/list", get(event_config::list))
         .route("/2016-08-19/account-settings", get(lambda::account_settings))
         .route("/2016-08-19/account-settings/", get(lambda::account_settings))
         .route("/_kumo/code/{file}", get(lambda::download_code))

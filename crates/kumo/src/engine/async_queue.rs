@@ -20,6 +20,9 @@ use kumo_core::{ApiError, ErrorCode};
 use tokio::sync::Notify;
 
 use super::{Engine, store_error};
+
+/// How much of a failed attempt's response is kept for the destination record (Lambda's async response limit).
+const MAX_KEPT_ERROR: usize = 256 * 1024;
 use crate::store::{EventState, QueuedEvent};
 
 /// Events waiting for their next attempt, by due time then arrival.
@@ -154,9 +157,9 @@ impl Engine {
     }
 
     async fn attempt_event(self: Arc<Self>, mut event: QueuedEvent) {
-        let policy = self.queue.policy.clone();
+        let (policy, config) = self.event_settings(&event.function, event.qualifier.as_deref(), &self.queue.policy);
         if let Some(condition) = event.progress.before_attempt(now_ms(), &policy) {
-            return self.dead_event(event, condition).await;
+            return self.event_finished(event, condition, &config, None).await;
         }
         let Ok(target) = self.target(&event.function, event.qualifier.as_deref()) else {
             // The function (or the alias) is gone: like Lambda, nothing is left to run it.
@@ -164,14 +167,21 @@ impl Engine {
             let _ = self.store.delete_event(&event.request_id).await;
             return;
         };
+        let executed = target.version.version.to_string();
+        let mut response = None;
         let outcome = match self.admit(&target.version.name) {
             Ok(permit) => {
                 let run = self.run(&target, event.payload.clone(), event.request_id.clone(), None, false).await;
                 drop(permit);
                 match run {
-                    Ok(r) if r.function_error.is_none() => Outcome::Success,
+                    Ok(r) if r.function_error.is_none() => {
+                        response = Some(r.payload);
+                        Outcome::Success
+                    }
                     Ok(r) => {
-                        event.last_error = Some(String::from_utf8_lossy(&r.payload).chars().take(1024).collect());
+                        event.last_error = Some(
+                            String::from_utf8_lossy(&r.payload[..r.payload.len().min(MAX_KEPT_ERROR)]).into_owned(),
+                        );
                         Outcome::FunctionError
                     }
                     Err(_) => Outcome::ServiceError,
@@ -189,11 +199,80 @@ impl Engine {
                 }
                 self.queue.push(event);
             }
-            Decision::Finished(Condition::Success) => {
+            Decision::Finished(condition) => {
+                let success = response.map(|body| (body, executed.clone()));
+                self.event_finished(event, condition, &config, success.or(Some((Bytes::new(), executed)))).await;
+            }
+        }
+    }
+
+    /// The end of an event: its destination gets Lambda's record; a failed
+    /// event with no destination is kept as a dead event, never dropped silently.
+    async fn event_finished(
+        &self,
+        event: QueuedEvent,
+        condition: Condition,
+        config: &kumo_core::event_config::EventInvokeConfig,
+        last: Option<(Bytes, String)>,
+    ) {
+        let destination = match condition {
+            Condition::Success => config.on_success.clone(),
+            _ => config.on_failure.clone(),
+        };
+        if let Some(arn) = destination {
+            let record = self.destination_record(&event, condition, last);
+            let id = uuid::Uuid::new_v4().to_string();
+            match self.enqueue_event(arn.clone(), None, record, id).await {
+                Ok(()) => {
+                    let _ = self.store.delete_event(&event.request_id).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(destination = %arn, error = %e.message, "could not deliver to the destination")
+                }
+            }
+        }
+        match condition {
+            Condition::Success => {
                 let _ = self.store.delete_event(&event.request_id).await;
             }
-            Decision::Finished(condition) => self.dead_event(event, condition).await,
+            _ => self.dead_event(event, condition).await,
         }
+    }
+
+    /// Lambda's destination record (invocation record) for a finished event.
+    fn destination_record(&self, event: &QueuedEvent, condition: Condition, last: Option<(Bytes, String)>) -> Bytes {
+        let as_json = |bytes: &[u8]| {
+            serde_json::from_slice::<serde_json::Value>(bytes)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()))
+        };
+        let name = kumo_core::names::FunctionRef::parse(&event.function).map(|r| r.name).unwrap_or_default();
+        let qualifier = event.qualifier.clone().unwrap_or_else(|| "$LATEST".to_string());
+        let (response, executed) = match (&condition, last) {
+            (Condition::Success, Some((body, version))) => (Some(as_json(&body)), version),
+            (_, Some((_, version))) => (event.last_error.as_deref().map(|e| as_json(e.as_bytes())), version),
+            (_, None) => (event.last_error.as_deref().map(|e| as_json(e.as_bytes())), qualifier.clone()),
+        };
+        let mut response_context = serde_json::json!({"statusCode": 200, "executedVersion": executed});
+        if condition != Condition::Success && event.progress.attempts > 0 {
+            response_context["functionError"] = "Unhandled".into();
+        }
+        let mut record = serde_json::json!({
+            "version": "1.0",
+            "timestamp": kumo_core::time::iso8601_millis(now_ms()),
+            "requestContext": {
+                "requestId": event.request_id,
+                "functionArn": self.cfg.scope.qualified_arn(&name, &qualifier),
+                "condition": condition.wire_name(),
+                "approximateInvokeCount": event.progress.attempts,
+            },
+            "requestPayload": as_json(&event.payload),
+            "responseContext": response_context,
+        });
+        if let Some(r) = response {
+            record["responsePayload"] = r;
+        }
+        Bytes::from(record.to_string())
     }
 
     /// An event out of retries or too old, with no destination yet: kept, never dropped silently.

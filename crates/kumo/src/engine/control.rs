@@ -151,7 +151,13 @@ impl Engine {
             revision_id: new_revision(),
             last_modified_ms: now,
         });
-        let meta = FunctionMeta { reserved_concurrency: None, tags: req.tags, created_ms: now, next_version: 1 };
+        let meta = FunctionMeta {
+            reserved_concurrency: None,
+            tags: req.tags,
+            created_ms: now,
+            next_version: 1,
+            ..FunctionMeta::default()
+        };
         match self.store.insert_function(&latest, &meta).await {
             Ok(()) => {}
             Err(StoreError::FunctionExists(_)) => {
@@ -250,7 +256,7 @@ impl Engine {
         paginate(all, marker, max_items.unwrap_or(50).clamp(1, 50))
     }
 
-    fn unqualified(&self, raw: &str) -> Result<String, ApiError> {
+    pub(super) fn unqualified(&self, raw: &str) -> Result<String, ApiError> {
         let r = parse_ref(self, raw)?;
         if r.qualifier.is_some() {
             return Err(function_name_error(raw));
@@ -305,7 +311,7 @@ impl Engine {
         Ok(latest)
     }
 
-    fn current(&self, name: &str) -> Result<FunctionState, ApiError> {
+    pub(super) fn current(&self, name: &str) -> Result<FunctionState, ApiError> {
         self.read_functions().get(name).cloned().ok_or_else(|| self.not_found(name, None))
     }
 

@@ -9,6 +9,7 @@ mod async_queue;
 mod control;
 pub mod environment;
 mod envlog;
+mod event_config;
 mod invoke;
 mod pool;
 pub mod runtimes;
@@ -26,6 +27,7 @@ use kumo_core::{ApiError, ErrorCode};
 use tokio::sync::Notify;
 
 pub use control::{CreateFunction, FunctionView, ListPage, UpdateCode};
+pub use event_config::EventConfigView;
 pub use invoke::{InvokeRequest, InvokeResponse};
 pub use pool::{ApiServer, OUTBOUND_TAG};
 

@@ -73,3 +73,163 @@ async fn accepted_events_survive_kill_9() {
         }
     }
 }
+
+fn sdk_error<E: std::fmt::Debug>(e: aws_sdk_lambda::error::SdkError<E>) -> (u16, String) {
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+    (status, format!("{e:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn event_invoke_config_round_trips_and_validates_like_lambda() {
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure};
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "cfg", 128, 5).await;
+    create_python(&lambda, "cfg-sink", "python3.12", "python/record_sink.py").await;
+    let sink_arn = "arn:aws:lambda:us-east-1:000000000000:function:cfg-sink";
+    let put = lambda
+        .put_function_event_invoke_config()
+        .function_name("cfg")
+        .maximum_retry_attempts(0)
+        .destination_config(
+            DestinationConfig::builder().on_failure(OnFailure::builder().destination(sink_arn).build()).build(),
+        )
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(put.function_arn(), Some("arn:aws:lambda:us-east-1:000000000000:function:cfg:$LATEST"));
+    assert_eq!(put.maximum_retry_attempts(), Some(0));
+    assert!(put.last_modified().is_some());
+    let updated = lambda
+        .update_function_event_invoke_config()
+        .function_name("cfg")
+        .maximum_event_age_in_seconds(120)
+        .send()
+        .await
+        .expect("update");
+    assert_eq!((updated.maximum_retry_attempts(), updated.maximum_event_age_in_seconds()), (Some(0), Some(120)));
+    let got = lambda.get_function_event_invoke_config().function_name("cfg").send().await.expect("get");
+    assert_eq!(got.destination_config().and_then(|d| d.on_failure()).and_then(|f| f.destination()), Some(sink_arn));
+    let list = lambda.list_function_event_invoke_configs().function_name("cfg").send().await.expect("list");
+    assert_eq!(list.function_event_invoke_configs().len(), 1);
+
+    // Lambda's errors.
+    let (status, e) = sdk_error(
+        lambda
+            .put_function_event_invoke_config()
+            .function_name("cfg")
+            .maximum_retry_attempts(3)
+            .send()
+            .await
+            .expect_err("3 retries"),
+    );
+    assert_eq!(status, 400);
+    assert!(e.contains("Member must have value less than or equal to 2"), "{e}");
+    let (status, e) =
+        sdk_error(lambda.put_function_event_invoke_config().function_name("cfg").send().await.expect_err("empty"));
+    assert_eq!(status, 400);
+    assert!(e.contains("You must specify at least one of error handling or destination setting."), "{e}");
+    let own = "arn:aws:lambda:us-east-1:000000000000:function:cfg";
+    let (_, e) = sdk_error(
+        lambda
+            .put_function_event_invoke_config()
+            .function_name("cfg")
+            .destination_config(
+                DestinationConfig::builder().on_failure(OnFailure::builder().destination(own).build()).build(),
+            )
+            .send()
+            .await
+            .expect_err("self"),
+    );
+    assert!(e.contains("You can't specify the function as a destination for itself."), "{e}");
+    let (status, _) = sdk_error(
+        lambda
+            .put_function_event_invoke_config()
+            .function_name("nope")
+            .maximum_retry_attempts(1)
+            .send()
+            .await
+            .expect_err("missing"),
+    );
+    assert_eq!(status, 404);
+
+    lambda.delete_function_event_invoke_config().function_name("cfg").send().await.expect("delete");
+    let (status, e) =
+        sdk_error(lambda.get_function_event_invoke_config().function_name("cfg").send().await.expect_err("gone"));
+    assert_eq!(status, 404);
+    assert!(e.contains("doesn't have an EventInvokeConfig"), "{e}");
+}
+
+/// The records a sink function logged, as JSON.
+async fn records(server: &Server, sink: &str) -> Vec<Value> {
+    filter_logs(server, &format!("/aws/lambda/{sink}"), "RECORD ")
+        .await
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("RECORD ").and_then(|j| serde_json::from_str(j).ok()))
+        .collect()
+}
+
+async fn wait_for_record(server: &Server, sink: &str, request_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(r) =
+            records(server, sink).await.into_iter().find(|r| r["requestContext"]["requestId"] == request_id)
+        {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no destination record for {request_id}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destinations_receive_lambdas_invocation_record() {
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure, OnSuccess};
+    // Retries a minute and a half apart: an event allowed only 60 s of age cannot wait for one.
+    let server = Server::start_with(&["--async-retry-delays", "90s"]);
+    let lambda = server.lambda();
+    create_python(&lambda, "sink", "python3.12", "python/record_sink.py").await;
+    let sink = "arn:aws:lambda:us-east-1:000000000000:function:sink";
+    let destinations = DestinationConfig::builder()
+        .on_success(OnSuccess::builder().destination(sink).build())
+        .on_failure(OnFailure::builder().destination(sink).build())
+        .build();
+    for (name, retries, age) in [("no-retry", Some(0), None), ("short-lived", None, Some(60))] {
+        create_echo(&lambda, name, 128, 5).await;
+        let mut put =
+            lambda.put_function_event_invoke_config().function_name(name).destination_config(destinations.clone());
+        if let Some(r) = retries {
+            put = put.maximum_retry_attempts(r);
+        }
+        if let Some(a) = age {
+            put = put.maximum_event_age_in_seconds(a);
+        }
+        put.send().await.expect("put config");
+    }
+
+    let ok = invoke_event(&lambda, "no-retry", json!({"hello": "world"})).await;
+    let record = wait_for_record(&server, "sink", &ok).await;
+    assert_eq!(record["version"], "1.0");
+    assert_eq!(record["requestContext"]["condition"], "Success");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 1);
+    assert_eq!(
+        record["requestContext"]["functionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:no-retry:$LATEST"
+    );
+    assert_eq!(record["requestPayload"], json!({"hello": "world"}));
+    assert_eq!(record["responseContext"], json!({"statusCode": 200, "executedVersion": "$LATEST"}));
+    assert_eq!(record["responsePayload"]["event"], json!({"hello": "world"}));
+
+    let failed = invoke_event(&lambda, "no-retry", json!({"fail": "nope"})).await;
+    let record = wait_for_record(&server, "sink", &failed).await;
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 1, "MaximumRetryAttempts 0: one attempt");
+    assert_eq!(record["responseContext"]["functionError"], "Unhandled");
+    assert!(record["responsePayload"]["errorMessage"].as_str().unwrap_or_default().contains("nope"), "{record}");
+    assert_eq!(starts_of(&server, "no-retry", &failed).await, 1);
+
+    let expired = invoke_event(&lambda, "short-lived", json!({"fail": "late"})).await;
+    let record = wait_for_record(&server, "sink", &expired).await;
+    assert_eq!(record["requestContext"]["condition"], "EventAgeExceeded");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 1);
+}

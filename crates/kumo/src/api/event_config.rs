@@ -1,0 +1,106 @@
+//! FunctionEventInvokeConfig operations (REST JSON, 2019-09-25).
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use kumo_core::event_config::EventInvokeConfigInput;
+use kumo_core::invoke::MAX_SYNC_REQUEST_BYTES;
+use kumo_core::{ApiError, ErrorCode};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiResult;
+use super::read_limited;
+use crate::engine::EventConfigView;
+
+type Params = axum::extract::Query<std::collections::HashMap<String, String>>;
+
+fn integer(v: &Value, field: &str) -> Result<Option<i64>, ApiError> {
+    match v.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n.as_i64().map(Some).ok_or_else(|| {
+            ApiError::new(ErrorCode::Validation, format!("Could not read {field}: expected an integer"))
+        }),
+    }
+}
+
+fn destination(v: &Value, which: &str) -> Option<Option<String>> {
+    let d = v.get("DestinationConfig")?.get(which)?;
+    Some(d.get("Destination").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string))
+}
+
+async fn input(body: Body) -> Result<EventInvokeConfigInput, ApiError> {
+    let bytes = read_limited(body, MAX_SYNC_REQUEST_BYTES)
+        .await
+        .ok_or_else(|| ApiError::new(ErrorCode::RequestEntityTooLarge, "Request must be smaller than 6291456 bytes"))?;
+    let v: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not parse request body: {e}"))
+        })?
+    };
+    Ok(EventInvokeConfigInput {
+        maximum_retry_attempts: integer(&v, "MaximumRetryAttempts")?,
+        maximum_event_age_s: integer(&v, "MaximumEventAgeInSeconds")?,
+        on_success: destination(&v, "OnSuccess"),
+        on_failure: destination(&v, "OnFailure"),
+    })
+}
+
+/// Lambda's FunctionEventInvokeConfig shape (LastModified in epoch seconds).
+fn shape(view: &EventConfigView) -> Value {
+    let c = &view.config;
+    let dest = |d: &Option<String>| d.as_ref().map_or(json!({}), |arn| json!({"Destination": arn}));
+    let mut out = json!({
+        "LastModified": c.last_modified_ms as f64 / 1000.0,
+        "FunctionArn": view.function_arn,
+        "DestinationConfig": {"OnSuccess": dest(&c.on_success), "OnFailure": dest(&c.on_failure)},
+    });
+    if let Some(n) = c.maximum_retry_attempts {
+        out["MaximumRetryAttempts"] = n.into();
+    }
+    if let Some(n) = c.maximum_event_age_s {
+        out["MaximumEventAgeInSeconds"] = n.into();
+    }
+    out
+}
+
+pub async fn put(State(s): State<AppState>, Path(name): Path<String>, q: Params, body: Body) -> ApiResult<Json<Value>> {
+    let view =
+        s.engine.put_event_config(&name, q.get("Qualifier").map(String::as_str), input(body).await?, false).await?;
+    Ok(Json(shape(&view)))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    q: Params,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let view =
+        s.engine.put_event_config(&name, q.get("Qualifier").map(String::as_str), input(body).await?, true).await?;
+    Ok(Json(shape(&view)))
+}
+
+pub async fn get(State(s): State<AppState>, Path(name): Path<String>, q: Params) -> ApiResult<Json<Value>> {
+    Ok(Json(shape(&s.engine.get_event_config(&name, q.get("Qualifier").map(String::as_str))?)))
+}
+
+pub async fn delete(State(s): State<AppState>, Path(name): Path<String>, q: Params) -> ApiResult<StatusCode> {
+    s.engine.delete_event_config(&name, q.get("Qualifier").map(String::as_str)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list(State(s): State<AppState>, Path(name): Path<String>, q: Params) -> ApiResult<Json<Value>> {
+    let all = s.engine.list_event_configs(&name)?;
+    let start: usize = q.get("Marker").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let max: usize = q.get("MaxItems").and_then(|m| m.parse().ok()).filter(|m| (1..=50).contains(m)).unwrap_or(50);
+    let page: Vec<Value> = all.iter().skip(start).take(max).map(shape).collect();
+    let mut out = json!({"FunctionEventInvokeConfigs": page});
+    if start + max < all.len() {
+        out["NextMarker"] = (start + max).to_string().into();
+    }
+    Ok(Json(out))
+}
