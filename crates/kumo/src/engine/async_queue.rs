@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use kumo_core::ApiError;
 use kumo_core::retry::{Condition, Decision, EventProgress, Outcome, RetryPolicy};
-use kumo_core::{ApiError, ErrorCode};
 use tokio::sync::Notify;
 
 use super::{Engine, store_error};
@@ -67,13 +67,14 @@ impl AsyncQueue {
     }
 
     fn push(&self, event: QueuedEvent) {
-        let key = (event.next_attempt_ms, event.seq);
-        self.due.lock().unwrap_or_else(|e| e.into_inner()).push(Reverse((
-            key.0,
-            key.1,
-            QueuedEventBox(Box::new(event)),
-        )));
+        self.push_quietly(event);
         self.wake.notify_one();
+    }
+
+    /// Puts an event back without waking the dispatcher (it is the one putting it back).
+    fn push_quietly(&self, event: QueuedEvent) {
+        let (at, seq) = (event.next_attempt_ms, event.seq);
+        self.due.lock().unwrap_or_else(|e| e.into_inner()).push(Reverse((at, seq, QueuedEventBox(Box::new(event)))));
     }
 
     /// Removes and returns every event due at `now`, oldest first.
@@ -138,17 +139,42 @@ impl Engine {
         Ok(())
     }
 
+    /// Called whenever a unit of concurrency is released.
+    pub(super) fn queue_capacity_freed(&self) {
+        self.queue.wake.notify_one();
+    }
+
+    /// Starts due events in arrival order while their functions have
+    /// concurrency to spare. An event whose function is at its limit waits in
+    /// place (later events of other functions go ahead), so a burst drains in
+    /// order without a stampede of throttled attempts.
     async fn dispatch_loop(self: Arc<Self>) {
         loop {
             if !self.accepting.load(Ordering::Acquire) {
                 return;
             }
             let now = now_ms();
+            let mut blocked: std::collections::HashSet<String> = std::collections::HashSet::new();
+            let mut waiting = Vec::new();
             for event in self.queue.take_due(now) {
-                let engine = self.clone();
-                tokio::spawn(async move { engine.attempt_event(event).await });
+                if blocked.contains(&event.function) {
+                    waiting.push(event);
+                    continue;
+                }
+                if let Some(event) = self.clone().start_event(event, now) {
+                    blocked.insert(event.function.clone());
+                    waiting.push(event);
+                }
             }
-            let wait = self.queue.next_due().map_or(60_000, |at| (at - now).clamp(1, 60_000));
+            let any_waiting = !waiting.is_empty();
+            for event in waiting {
+                self.queue.push_quietly(event);
+            }
+            let wait = if any_waiting {
+                1_000
+            } else {
+                self.queue.next_due().map_or(60_000, |at| (at - now).clamp(1, 60_000))
+            };
             tokio::select! {
                 () = self.queue.wake.notified() => {}
                 () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
@@ -156,40 +182,61 @@ impl Engine {
         }
     }
 
-    async fn attempt_event(self: Arc<Self>, mut event: QueuedEvent) {
+    /// Starts one attempt, or gives the event back when its function has no
+    /// concurrency to spare right now.
+    fn start_event(self: Arc<Self>, event: QueuedEvent, now: i64) -> Option<QueuedEvent> {
         let (policy, config) = self.event_settings(&event.function, event.qualifier.as_deref(), &self.queue.policy);
-        if let Some(condition) = event.progress.before_attempt(now_ms(), &policy) {
-            return self.event_finished(event, condition, &config, None).await;
+        if let Some(condition) = event.progress.before_attempt(now, &policy) {
+            tokio::spawn(async move { self.event_finished(event, condition, &config, None).await });
+            return None;
         }
         let Ok(target) = self.target(&event.function, event.qualifier.as_deref()) else {
             // The function (or the alias) is gone: like Lambda, nothing is left to run it.
             tracing::warn!(request_id = %event.request_id, function = %event.function, "dropping an event whose function no longer exists");
-            let _ = self.store.delete_event(&event.request_id).await;
-            return;
+            tokio::spawn(async move {
+                let _ = self.store.delete_event(&event.request_id).await;
+            });
+            return None;
         };
+        let name = target.version.name.clone();
+        if self.lock_concurrency().reserved(&name) == Some(0) {
+            // Lambda: reserved concurrency 0 sends events straight to the failure path, without retries.
+            tokio::spawn(async move { self.event_finished(event, Condition::RetriesExhausted, &config, None).await });
+            return None;
+        }
+        if self.lock_concurrency().try_acquire(&name).is_err() {
+            return Some(event);
+        }
+        tokio::spawn(async move {
+            let permit = super::invoke::Permit::adopt(&self, name);
+            self.attempt_event(event, target, permit, policy, config).await;
+        });
+        None
+    }
+
+    async fn attempt_event(
+        &self,
+        mut event: QueuedEvent,
+        target: super::invoke::Target,
+        permit: super::invoke::Permit<'_>,
+        policy: RetryPolicy,
+        config: kumo_core::event_config::EventInvokeConfig,
+    ) {
         let executed = target.version.version.to_string();
+        let run = self.run(&target, event.payload.clone(), event.request_id.clone(), None, false).await;
+        drop(permit);
         let mut response = None;
-        let outcome = match self.admit(&target.version.name) {
-            Ok(permit) => {
-                let run = self.run(&target, event.payload.clone(), event.request_id.clone(), None, false).await;
-                drop(permit);
-                match run {
-                    Ok(r) if r.function_error.is_none() => {
-                        response = Some(r.payload);
-                        Outcome::Success
-                    }
-                    Ok(r) => {
-                        event.last_error = Some(
-                            String::from_utf8_lossy(&r.payload[..r.payload.len().min(MAX_KEPT_ERROR)]).into_owned(),
-                        );
-                        Outcome::FunctionError
-                    }
-                    Err(_) => Outcome::ServiceError,
-                }
+        let outcome = match run {
+            Ok(r) if r.function_error.is_none() => {
+                response = Some(r.payload);
+                Outcome::Success
             }
-            Err(e) if e.code == ErrorCode::TooManyRequests => Outcome::Throttled,
-            // Shutting down: the event stays stored and queued for the next start.
-            Err(_) => return,
+            Ok(r) => {
+                event.last_error =
+                    Some(String::from_utf8_lossy(&r.payload[..r.payload.len().min(MAX_KEPT_ERROR)]).into_owned());
+                Outcome::FunctionError
+            }
+            Err(_) => Outcome::ServiceError,
         };
         match event.progress.record(outcome, now_ms(), &policy) {
             Decision::RetryAt(at) => {
@@ -200,8 +247,8 @@ impl Engine {
                 self.queue.push(event);
             }
             Decision::Finished(condition) => {
-                let success = response.map(|body| (body, executed.clone()));
-                self.event_finished(event, condition, &config, success.or(Some((Bytes::new(), executed)))).await;
+                let last = Some((response.unwrap_or_default(), executed));
+                self.event_finished(event, condition, &config, last).await;
             }
         }
     }

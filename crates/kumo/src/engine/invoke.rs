@@ -86,9 +86,18 @@ pub(super) struct Permit<'a> {
     function: String,
 }
 
+impl<'a> Permit<'a> {
+    /// Takes over a unit of concurrency acquired elsewhere (the async dispatcher).
+    pub(super) fn adopt(engine: &'a Engine, function: String) -> Permit<'a> {
+        Permit { engine, function }
+    }
+}
+
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         self.engine.lock_concurrency().release(&self.function);
+        // Queued events may have been waiting for exactly this.
+        self.engine.queue_capacity_freed();
     }
 }
 

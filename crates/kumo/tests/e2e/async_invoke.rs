@@ -233,3 +233,35 @@ async fn destinations_receive_lambdas_invocation_record() {
     assert_eq!(record["requestContext"]["condition"], "EventAgeExceeded");
     assert_eq!(record["requestContext"]["approximateInvokeCount"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_drains_in_arrival_order_within_the_concurrency_limit() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "ordered", 128, 5).await;
+    lambda
+        .put_function_concurrency()
+        .function_name("ordered")
+        .reserved_concurrent_executions(1)
+        .send()
+        .await
+        .expect("limit");
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(invoke_event(&lambda, "ordered", json!({"i": i, "sleep_ms": 30})).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = loop {
+        let starts = filter_logs(&server, "/aws/lambda/ordered", "START RequestId:").await;
+        if starts.len() >= ids.len() {
+            break starts;
+        }
+        assert!(Instant::now() < deadline, "the burst did not drain: {} of {}", starts.len(), ids.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let order: Vec<String> = started
+        .iter()
+        .filter_map(|l| l.split("RequestId: ").nth(1).and_then(|r| r.split_whitespace().next()).map(str::to_string))
+        .collect();
+    assert_eq!(order, ids, "one at a time (reserved concurrency 1), first in, first run, none throttled away");
+}
