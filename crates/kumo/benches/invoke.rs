@@ -169,6 +169,33 @@ async fn throughput(addr: &str, name: &str, concurrency: usize, seconds: u64) ->
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Event invokes from `concurrency` connections for `seconds`: (accepted, sorted accept latencies).
+async fn enqueue_load(addr: &str, name: &str, concurrency: usize, seconds: u64) -> (usize, Vec<Duration>) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let addr = addr.to_string();
+        let path = format!("/2015-03-31/functions/{name}/invocations");
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await;
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let (status, _, _) = conn.call("POST", &path, PAYLOAD, &[("x-amz-invocation-type", "Event")]).await;
+                lat.push(start.elapsed());
+                assert_eq!(status, 202);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort();
+    (all.len(), all)
+}
+
 async fn cold_starts(
     conn: &mut Conn,
     prefix: &str,
@@ -249,6 +276,31 @@ fn main() {
             let rate = throughput(&server.addr, "echo", c, 5).await;
             println!("throughput at concurrency {c:>2}: {rate:>8.0} invokes/s");
         }
+        // Asynchronous invocations: durable enqueue (committed before 202) while
+        // the queue drains into the function, then what is left of the backlog.
+        create(&mut conn, "async-echo", "provided.al2023", "bootstrap", &zip).await;
+        let (accepted, lat) = enqueue_load(&server.addr, "async-echo", 64, 3).await;
+        println!(
+            "async Event invokes accepted at concurrency 64 for 3 s: {:.0} /s, accept latency p50 {:.0} us   p99 {:.0} us",
+            accepted as f64 / 3.0,
+            us(pct(&lat, 0.5)),
+            us(pct(&lat, 0.99))
+        );
+        let drain_start = Instant::now();
+        loop {
+            let (_, body, _) = conn.call("GET", "/_kumo/events/stats", "", &[]).await;
+            let stats: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            if stats["outstanding"].as_u64() == Some(0) || drain_start.elapsed() > Duration::from_secs(300) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let drained = drain_start.elapsed();
+        println!(
+            "  backlog of {accepted} events drained {:.1} s after the load stopped ({:.0} events/s end to end over the whole run)",
+            drained.as_secs_f64(),
+            accepted as f64 / (3.0 + drained.as_secs_f64())
+        );
         let (provided_client, provided_init) = cold_starts(&mut conn, "cold-rs-", "provided.al2023", "bootstrap", &zip, 15).await;
         println!(
             "cold start provided (first invoke after create, 15 functions): median client-side {:.1} ms, median Init Duration {:.2} ms",

@@ -315,6 +315,11 @@ pub async fn delete_concurrency(State(s): State<AppState>, Path(name): Path<Stri
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Kumo's own: how many asynchronous events are accepted and not finished.
+pub async fn async_event_stats(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({"outstanding": s.engine.async_events_outstanding()}))
+}
+
 pub async fn account_settings(State(s): State<AppState>) -> Json<Value> {
     let (limit, unreserved, count, code) = s.engine.account_settings();
     Json(json!({

@@ -69,6 +69,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/2016-08-19/account-settings/", get(lambda::account_settings))
         .route("/_kumo/code/{file}", get(lambda::download_code))
         .route("/_kumo/health", get(|| async { "ok" }))
+        .route("/_kumo/events/stats", get(lambda::async_event_stats))
         .route("/", post(logs::dispatch))
         .fallback(lambda::unknown_operation)
         .layer(middleware::from_fn(auth::authenticate))

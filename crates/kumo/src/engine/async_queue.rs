@@ -8,10 +8,10 @@
 //! is attempted again at the next start: delivery is at least once, as on Lambda.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,16 +21,31 @@ use tokio::sync::Notify;
 
 use super::{Engine, store_error};
 
+/// The queue adds at most one environment per function this often (Lambda
+/// too reads a long queue gradually rather than all at once).
+const SCALE_OUT_STEP: Duration = Duration::from_millis(100);
+
 /// How much of a failed attempt's response is kept for the destination record (Lambda's async response limit).
 const MAX_KEPT_ERROR: usize = 256 * 1024;
 use crate::store::{EventState, QueuedEvent};
 
-/// Events waiting for their next attempt, by due time then arrival.
+/// The queue: per function, the events due now in arrival order; and the
+/// events waiting for a later attempt, by due time.
 pub struct AsyncQueue {
-    due: Mutex<BinaryHeap<Reverse<(i64, u64, QueuedEventBox)>>>,
+    lanes: Mutex<Lanes>,
     next_seq: AtomicU64,
+    /// Events accepted and not yet finished (queued, in flight or waiting to retry).
+    outstanding: AtomicUsize,
+    /// When each function last got a new environment for its queue (scale-out pacing).
+    last_scale_out: Mutex<HashMap<String, std::time::Instant>>,
     wake: Notify,
     policy: RetryPolicy,
+}
+
+#[derive(Default)]
+struct Lanes {
+    ready: HashMap<String, VecDeque<QueuedEvent>>,
+    later: BinaryHeap<Reverse<(i64, u64, QueuedEventBox)>>,
 }
 
 /// A queued event ordered only by the heap key (due time, sequence).
@@ -63,34 +78,63 @@ impl AsyncQueue {
         if !retry_delays.is_empty() {
             policy.retry_delays_ms = retry_delays.iter().map(|d| d.as_millis() as u64).collect();
         }
-        AsyncQueue { due: Mutex::new(BinaryHeap::new()), next_seq: AtomicU64::new(1), wake: Notify::new(), policy }
+        AsyncQueue {
+            lanes: Mutex::new(Lanes::default()),
+            next_seq: AtomicU64::new(1),
+            outstanding: AtomicUsize::new(0),
+            last_scale_out: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            policy,
+        }
+    }
+
+    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn push(&self, event: QueuedEvent) {
-        self.push_quietly(event);
+        let mut lanes = self.lanes();
+        if event.next_attempt_ms <= now_ms() {
+            lanes.ready.entry(event.function.clone()).or_default().push_back(event);
+        } else {
+            lanes.later.push(Reverse((event.next_attempt_ms, event.seq, QueuedEventBox(Box::new(event)))));
+        }
+        drop(lanes);
         self.wake.notify_one();
     }
 
-    /// Puts an event back without waking the dispatcher (it is the one putting it back).
-    fn push_quietly(&self, event: QueuedEvent) {
-        let (at, seq) = (event.next_attempt_ms, event.seq);
-        self.due.lock().unwrap_or_else(|e| e.into_inner()).push(Reverse((at, seq, QueuedEventBox(Box::new(event)))));
-    }
-
-    /// Removes and returns every event due at `now`, oldest first.
-    fn take_due(&self, now: i64) -> Vec<QueuedEvent> {
-        let mut heap = self.due.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::new();
-        while heap.peek().is_some_and(|Reverse((at, _, _))| *at <= now) {
-            if let Some(Reverse((_, _, event))) = heap.pop() {
-                out.push(*event.0);
+    /// Moves events whose retry time has come to the back of their function's lane.
+    fn promote_due(&self, now: i64) {
+        let mut lanes = self.lanes();
+        while lanes.later.peek().is_some_and(|Reverse((at, _, _))| *at <= now) {
+            if let Some(Reverse((_, _, event))) = lanes.later.pop() {
+                let event = *event.0;
+                lanes.ready.entry(event.function.clone()).or_default().push_back(event);
             }
         }
-        out
     }
 
-    fn next_due(&self) -> Option<i64> {
-        self.due.lock().unwrap_or_else(|e| e.into_inner()).peek().map(|Reverse((at, _, _))| *at)
+    fn functions_with_ready_events(&self) -> Vec<String> {
+        self.lanes().ready.keys().cloned().collect()
+    }
+
+    fn pop_front(&self, function: &str) -> Option<QueuedEvent> {
+        let mut lanes = self.lanes();
+        let lane = lanes.ready.get_mut(function)?;
+        let event = lane.pop_front();
+        if lane.is_empty() {
+            lanes.ready.remove(function);
+        }
+        event
+    }
+
+    /// Gives back an event that could not start yet; it stays first in line.
+    fn push_front(&self, event: QueuedEvent) {
+        self.lanes().ready.entry(event.function.clone()).or_default().push_front(event);
+    }
+
+    fn next_later(&self) -> Option<i64> {
+        self.lanes().later.peek().map(|Reverse((at, _, _))| *at)
     }
 }
 
@@ -116,6 +160,7 @@ impl Engine {
             last_error: None,
         };
         self.store.put_event(&event).await.map_err(store_error)?;
+        self.queue.outstanding.fetch_add(1, Ordering::Relaxed);
         self.queue.push(event);
         Ok(())
     }
@@ -129,6 +174,7 @@ impl Engine {
         let mut pending = 0;
         for event in events.into_iter().filter(|e| e.state == EventState::Queued) {
             pending += 1;
+            self.queue.outstanding.fetch_add(1, Ordering::Relaxed);
             self.queue.push(event);
         }
         if pending > 0 {
@@ -137,6 +183,11 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move { engine.dispatch_loop().await });
         Ok(())
+    }
+
+    /// Asynchronous events accepted and not finished yet.
+    pub fn async_events_outstanding(&self) -> usize {
+        self.queue.outstanding.load(Ordering::Relaxed)
     }
 
     /// Called whenever a unit of concurrency is released.
@@ -154,26 +205,21 @@ impl Engine {
                 return;
             }
             let now = now_ms();
-            let mut blocked: std::collections::HashSet<String> = std::collections::HashSet::new();
-            let mut waiting = Vec::new();
-            for event in self.queue.take_due(now) {
-                if blocked.contains(&event.function) {
-                    waiting.push(event);
-                    continue;
+            self.queue.promote_due(now);
+            let mut any_waiting = false;
+            for function in self.queue.functions_with_ready_events() {
+                while let Some(event) = self.queue.pop_front(&function) {
+                    if let Some(event) = self.clone().start_event(event, now) {
+                        self.queue.push_front(event);
+                        any_waiting = true;
+                        break;
+                    }
                 }
-                if let Some(event) = self.clone().start_event(event, now) {
-                    blocked.insert(event.function.clone());
-                    waiting.push(event);
-                }
-            }
-            let any_waiting = !waiting.is_empty();
-            for event in waiting {
-                self.queue.push_quietly(event);
             }
             let wait = if any_waiting {
-                1_000
+                SCALE_OUT_STEP.as_millis() as i64
             } else {
-                self.queue.next_due().map_or(60_000, |at| (at - now).clamp(1, 60_000))
+                self.queue.next_later().map_or(60_000, |at| (at - now).clamp(1, 60_000))
             };
             tokio::select! {
                 () = self.queue.wake.notified() => {}
@@ -195,6 +241,7 @@ impl Engine {
             tracing::warn!(request_id = %event.request_id, function = %event.function, "dropping an event whose function no longer exists");
             tokio::spawn(async move {
                 let _ = self.store.delete_event(&event.request_id).await;
+                self.queue.outstanding.fetch_sub(1, Ordering::Relaxed);
             });
             return None;
         };
@@ -203,6 +250,17 @@ impl Engine {
             // Lambda: reserved concurrency 0 sends events straight to the failure path, without retries.
             tokio::spawn(async move { self.event_finished(event, Condition::RetriesExhausted, &config, None).await });
             return None;
+        }
+        // A warm environment takes the event at once; a new one (a cold start)
+        // only every SCALE_OUT_STEP per function, so a backlog of short events
+        // is drained by the environments it has instead of by hundreds of cold starts.
+        if self.pool_for(&target.version).idle_count() == 0 {
+            let mut last = self.queue.last_scale_out.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            if last.get(&name).is_some_and(|t| now.duration_since(*t) < SCALE_OUT_STEP) {
+                return Some(event);
+            }
+            last.insert(name.clone(), now);
         }
         if self.lock_concurrency().try_acquire(&name).is_err() {
             return Some(event);
@@ -262,6 +320,7 @@ impl Engine {
         config: &kumo_core::event_config::EventInvokeConfig,
         last: Option<(Bytes, String)>,
     ) {
+        self.queue.outstanding.fetch_sub(1, Ordering::Relaxed);
         let destination = match condition {
             Condition::Success => config.on_success.clone(),
             _ => config.on_failure.clone(),

@@ -108,6 +108,9 @@ type DurableWrite = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), Sto
 enum WriteOp {
     /// A control-plane change: must be durable before the caller answers.
     Durable(DurableWrite, Ack),
+    /// A change that may be lost in a crash without harm (it only makes work
+    /// be done again): committed with the next batch, without its own fsync.
+    Lazy(DurableWrite),
     Logs(Vec<LogEvent>),
     Metering(MeteringRecord),
     Flush(Ack),
@@ -283,6 +286,14 @@ fn apply_batch(
                     let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
                     tx.execute_batch(end).map_err(|e| e.to_string())?;
                     acks.push((ack, result));
+                }
+                WriteOp::Lazy(f) => {
+                    let result = tx.execute_batch("SAVEPOINT op").map_err(StoreError::from).and_then(|()| f(&tx));
+                    let end = if result.is_ok() { "RELEASE op" } else { "ROLLBACK TO op; RELEASE op" };
+                    tx.execute_batch(end).map_err(|e| e.to_string())?;
+                    if let Err(e) = result {
+                        tracing::warn!(error = %e, "lazy store write failed");
+                    }
                 }
                 WriteOp::Logs(events) => {
                     for e in events {
@@ -473,12 +484,13 @@ impl Store for SqliteStore {
         let e = event.clone();
         let progress = serde_json::to_string(&e.progress)?;
         self.write(move |tx| {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO async_events (request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (request_id) DO UPDATE SET progress = excluded.progress, \
                  next_attempt_ms = excluded.next_attempt_ms, state = excluded.state, last_error = excluded.last_error",
-                params![
+            )?
+            .execute(params![
                     e.request_id,
                     e.seq as i64,
                     e.function,
@@ -496,12 +508,12 @@ impl Store for SqliteStore {
     }
 
     async fn delete_event(&self, request_id: &str) -> Result<(), StoreError> {
+        // Lost in a crash, the event runs once more: at least once, as promised.
         let id = request_id.to_string();
-        self.write(move |tx| {
-            tx.execute("DELETE FROM async_events WHERE request_id = ?1", params![id])?;
+        self.send(WriteOp::Lazy(Box::new(move |tx| {
+            tx.prepare_cached("DELETE FROM async_events WHERE request_id = ?1")?.execute(params![id])?;
             Ok(())
-        })
-        .await
+        })))
     }
 
     async fn load_events(&self) -> Result<Vec<QueuedEvent>, StoreError> {
