@@ -104,3 +104,34 @@ pub async fn list(State(s): State<AppState>, Path(name): Path<String>, q: Params
     }
     Ok(Json(out))
 }
+
+/// Kumo's own: the stored asynchronous events (`kumo events ls`).
+pub async fn list_events(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
+    let events = s.engine.list_async_events(q.get("function").map(String::as_str)).await?;
+    let rows: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "RequestId": e.request_id,
+                "FunctionName": e.function,
+                "Qualifier": e.qualifier,
+                "State": e.state,
+                "Attempts": e.attempts,
+                "Enqueued": kumo_core::time::iso8601_millis(e.enqueued_ms),
+                "NextAttempt": kumo_core::time::iso8601_millis(e.next_attempt_ms),
+                "LastError": e.last_error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"Events": rows})))
+}
+
+/// Kumo's own: put dead events back in the queue (`kumo events redrive`).
+pub async fn redrive_events(State(s): State<AppState>, body: Body) -> ApiResult<Json<Value>> {
+    let bytes = read_limited(body, 64 * 1024)
+        .await
+        .ok_or_else(|| ApiError::new(ErrorCode::RequestEntityTooLarge, "Request must be smaller than 65536 bytes"))?;
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(json!({}));
+    let n = s.engine.redrive_events(v["RequestId"].as_str(), v["FunctionName"].as_str()).await?;
+    Ok(Json(json!({"Redriven": n})))
+}

@@ -70,6 +70,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/_kumo/code/{file}", get(lambda::download_code))
         .route("/_kumo/health", get(|| async { "ok" }))
         .route("/_kumo/events/stats", get(lambda::async_event_stats))
+        .route("/_kumo/events", get(event_config::list_events))
+        .route("/_kumo/events/redrive", post(event_config::redrive_events))
         .route("/", post(logs::dispatch))
         .fallback(lambda::unknown_operation)
         .layer(middleware::from_fn(auth::authenticate))

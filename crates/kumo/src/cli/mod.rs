@@ -3,6 +3,7 @@
 
 mod client;
 mod deploy;
+mod events;
 mod functions;
 mod invoke;
 mod logs;
@@ -46,6 +47,8 @@ enum Command {
     Rm(functions::RmArgs),
     /// Print a function's logs.
     Logs(logs::LogsArgs),
+    /// The asynchronous invocation queue: list events, dead events, redrive.
+    Events(events::EventsArgs),
 }
 
 #[derive(clap::Args)]
@@ -197,6 +200,7 @@ pub fn main() -> ExitCode {
             Command::Ls(a) => functions::ls(a).await,
             Command::Rm(a) => functions::rm(a).await,
             Command::Logs(a) => logs::run(a).await,
+            Command::Events(a) => events::run(a).await,
         }
     });
     match result {

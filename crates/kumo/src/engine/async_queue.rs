@@ -38,6 +38,8 @@ pub struct AsyncQueue {
     outstanding: AtomicUsize,
     /// When each function last got a new environment for its queue (scale-out pacing).
     last_scale_out: Mutex<HashMap<String, std::time::Instant>>,
+    /// Request ids being attempted right now.
+    in_flight: Mutex<std::collections::HashSet<String>>,
     wake: Notify,
     policy: RetryPolicy,
 }
@@ -68,6 +70,24 @@ impl Ord for QueuedEventBox {
     }
 }
 
+/// One stored event, for `kumo events`.
+pub struct EventSummary {
+    pub request_id: String,
+    pub function: String,
+    pub qualifier: Option<String>,
+    /// `queued`, `in-flight`, `retrying` or `dead`.
+    pub state: &'static str,
+    pub attempts: u32,
+    pub enqueued_ms: i64,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+}
+
+/// The function name of an event invoked by name or ARN.
+fn event_function_name(raw: &str) -> String {
+    kumo_core::names::FunctionRef::parse(raw).map(|r| r.name).unwrap_or_else(|_| raw.to_string())
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -83,6 +103,7 @@ impl AsyncQueue {
             next_seq: AtomicU64::new(1),
             outstanding: AtomicUsize::new(0),
             last_scale_out: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(std::collections::HashSet::new()),
             wake: Notify::new(),
             policy,
         }
@@ -185,6 +206,62 @@ impl Engine {
         Ok(())
     }
 
+    /// The stored events (queued, in flight, retrying, dead), optionally of one function, oldest first.
+    pub async fn list_async_events(&self, function: Option<&str>) -> Result<Vec<EventSummary>, ApiError> {
+        let events = self.store.load_events().await.map_err(store_error)?;
+        let in_flight = self.queue.in_flight.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let now = now_ms();
+        Ok(events
+            .into_iter()
+            .filter(|e| function.is_none_or(|f| event_function_name(&e.function) == f))
+            .map(|e| EventSummary {
+                state: match e.state {
+                    EventState::Dead => "dead",
+                    EventState::Queued if in_flight.contains(&e.request_id) => "in-flight",
+                    EventState::Queued if e.next_attempt_ms > now => "retrying",
+                    EventState::Queued => "queued",
+                },
+                function: event_function_name(&e.function),
+                request_id: e.request_id,
+                qualifier: e.qualifier,
+                attempts: e.progress.attempts,
+                enqueued_ms: e.progress.enqueued_ms,
+                next_attempt_ms: e.next_attempt_ms,
+                last_error: e.last_error,
+            })
+            .collect())
+    }
+
+    /// Puts dead events (one, or all of a function, or all) back in the queue
+    /// as new: a fresh age and a fresh set of retries, the same request id.
+    pub async fn redrive_events(&self, request_id: Option<&str>, function: Option<&str>) -> Result<usize, ApiError> {
+        let events = self.store.load_events().await.map_err(store_error)?;
+        let mut n = 0;
+        for mut e in events.into_iter().filter(|e| e.state == EventState::Dead) {
+            if request_id.is_some_and(|id| id != e.request_id)
+                || function.is_some_and(|f| event_function_name(&e.function) != f)
+            {
+                continue;
+            }
+            let now = now_ms();
+            e.state = EventState::Queued;
+            e.progress = EventProgress::new(now);
+            e.next_attempt_ms = now;
+            e.last_error = None;
+            self.store.put_event(&e).await.map_err(store_error)?;
+            self.queue.outstanding.fetch_add(1, Ordering::Relaxed);
+            self.queue.push(e);
+            n += 1;
+        }
+        if n == 0 && request_id.is_some() {
+            return Err(ApiError::not_found(format!(
+                "No dead event with request id {}",
+                request_id.unwrap_or_default()
+            )));
+        }
+        Ok(n)
+    }
+
     /// Asynchronous events accepted and not finished yet.
     pub fn async_events_outstanding(&self) -> usize {
         self.queue.outstanding.load(Ordering::Relaxed)
@@ -265,9 +342,12 @@ impl Engine {
         if self.lock_concurrency().try_acquire(&name).is_err() {
             return Some(event);
         }
+        self.queue.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(event.request_id.clone());
         tokio::spawn(async move {
             let permit = super::invoke::Permit::adopt(&self, name);
+            let id = event.request_id.clone();
             self.attempt_event(event, target, permit, policy, config).await;
+            self.queue.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         });
         None
     }

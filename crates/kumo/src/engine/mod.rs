@@ -26,6 +26,7 @@ use kumo_core::names::Scope;
 use kumo_core::{ApiError, ErrorCode};
 use tokio::sync::Notify;
 
+pub use async_queue::EventSummary;
 pub use control::{CreateFunction, FunctionView, ListPage, UpdateCode};
 pub use event_config::EventConfigView;
 pub use invoke::{InvokeRequest, InvokeResponse};

@@ -265,3 +265,48 @@ async fn a_burst_drains_in_arrival_order_within_the_concurrency_limit() {
         .collect();
     assert_eq!(order, ids, "one at a time (reserved concurrency 1), first in, first run, none throttled away");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_events_are_kept_listed_and_redriven() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_echo(&lambda, "doomed", 128, 5).await;
+    lambda
+        .put_function_event_invoke_config()
+        .function_name("doomed")
+        .maximum_retry_attempts(0)
+        .send()
+        .await
+        .expect("cfg");
+    let id = invoke_event(&lambda, "doomed", json!({"fail": "for good"})).await;
+    let kumo = |args: &[&str]| {
+        let out = std::process::Command::new(kumo_bin())
+            .args(args)
+            .args(["--endpoint", &server.endpoint])
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run kumo");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let dead = kumo(&["events", "dead", "--function", "doomed"]);
+        if dead.contains(&id) {
+            assert!(dead.contains("RetriesExhausted"), "{dead}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the event never became dead: {dead}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(starts_of(&server, "doomed", &id).await, 1);
+    let out = kumo(&["events", "redrive", &id]);
+    assert!(out.contains("1 event(s) back in the queue"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while starts_of(&server, "doomed", &id).await < 2 {
+        assert!(Instant::now() < deadline, "the redriven event did not run");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let listed = kumo(&["events", "ls"]);
+    assert!(listed.contains("REQUEST ID"), "{listed}");
+}

@@ -1,0 +1,95 @@
+//! `kumo events`: the asynchronous invocation queue, and dead events.
+
+use std::process::ExitCode;
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::Endpoint;
+use super::client::{Client, encode_path};
+
+#[derive(clap::Args)]
+pub struct EventsArgs {
+    #[command(subcommand)]
+    command: EventsCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum EventsCommand {
+    /// Queued, in-flight, retrying and dead events, oldest first.
+    Ls(ListArgs),
+    /// Only the dead events (out of retries or too old, with no destination).
+    Dead(ListArgs),
+    /// Put dead events back in the queue with a fresh age and fresh retries.
+    Redrive(RedriveArgs),
+}
+
+#[derive(clap::Args)]
+struct ListArgs {
+    /// Only this function's events.
+    #[arg(long)]
+    function: Option<String>,
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+#[derive(clap::Args)]
+struct RedriveArgs {
+    /// One dead event, by request id; without it, every dead event (of `--function`).
+    request_id: Option<String>,
+    #[arg(long)]
+    function: Option<String>,
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+pub async fn run(a: EventsArgs) -> anyhow::Result<ExitCode> {
+    match a.command {
+        EventsCommand::Ls(l) => list(l, false).await,
+        EventsCommand::Dead(l) => list(l, true).await,
+        EventsCommand::Redrive(r) => {
+            let client = Client::new(&r.endpoint.url)?;
+            let body = json!({"RequestId": r.request_id, "FunctionName": r.function});
+            let out = client.send_json(Method::POST, "/_kumo/events/redrive", &body).await?;
+            println!("{} event(s) back in the queue", out["Redriven"]);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn list(a: ListArgs, dead_only: bool) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&a.endpoint.url)?;
+    let path = match &a.function {
+        Some(f) => format!("/_kumo/events?function={}", encode_path(f)),
+        None => "/_kumo/events".to_string(),
+    };
+    let out = client.get(&path).await?;
+    let header = ["REQUEST ID", "FUNCTION", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"];
+    let rows: Vec<[String; 6]> = out["Events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| !dead_only || e["State"] == "dead")
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            let next = if e["State"] == "dead" { String::new() } else { text("NextAttempt") };
+            let error: String = text("LastError").chars().take(60).collect();
+            [text("RequestId"), text("FunctionName"), text("State"), e["Attempts"].to_string(), next, error]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let print = |cells: Vec<String>| {
+        let line: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", line.join("  ").trim_end());
+    };
+    print(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        print(row.to_vec());
+    }
+    Ok(ExitCode::SUCCESS)
+}
