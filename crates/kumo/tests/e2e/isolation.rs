@@ -61,6 +61,27 @@ async fn an_environment_sees_what_lambda_gives_it_and_nothing_more() {
     let port = server.endpoint.rsplit(':').next().unwrap_or_default();
     assert_eq!(me["endpoint"], format!("http://127.0.0.1:{port}"));
 
+    // /tmp has the function's EphemeralStorage size: 512 MB by default, or as configured.
+    let tmp = attempt(&lambda, "view", json!({"attempt": "tmp_size"})).await;
+    assert_eq!(tmp["mb"], 512, "{tmp}");
+    lambda
+        .create_function()
+        .function_name("roomy")
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .handler("app.handler")
+        .role(ROLE)
+        .ephemeral_storage(aws_sdk_lambda::types::EphemeralStorage::builder().size(2048).build().expect("size"))
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(Blob::new(fixture_zip("python/hostile.py", "app.py")))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create with EphemeralStorage");
+    let roomy = attempt(&lambda, "roomy", json!({"attempt": "tmp_size"})).await;
+    assert_eq!(roomy["mb"], 2048, "{roomy}");
+
     // /tmp is writable and persists across warm invocations of one environment.
     attempt(&lambda, "view", json!({"attempt": "write_tmp", "name": "keep", "value": "still here"})).await;
     let again = attempt(&lambda, "view", json!({"attempt": "read_tmp", "name": "keep"})).await;
