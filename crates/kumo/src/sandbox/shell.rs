@@ -272,6 +272,17 @@ fn mirror_exit(pid: libc::pid_t) -> ! {
     std::process::exit(128 + signal);
 }
 
+/// A one-buffer message header with room for ancillary data in `control`.
+fn message(iov: &mut libc::iovec, control: &mut [u8]) -> libc::msghdr {
+    // SAFETY: msghdr is plain old data; zero is a valid value for every field.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = control.len() as _;
+    msg
+}
+
 /// Sends one tag byte with descriptors attached (SCM_RIGHTS).
 pub(super) fn send_with_fds(sock: &UnixStream, tag: u8, fds: &[RawFd]) -> io::Result<()> {
     let payload = [tag];
@@ -283,13 +294,9 @@ pub(super) fn send_with_fds(sock: &UnixStream, tag: u8, fds: &[RawFd]) -> io::Re
     let space = unsafe { libc::CMSG_SPACE(fd_bytes) } as usize;
     let mut control = vec![0u8; space];
     let mut iov = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: 1 };
+    let msg = message(&mut iov, &mut control);
     // SAFETY: msghdr points at live buffers; the cmsg header is written within `control`.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
@@ -311,13 +318,9 @@ pub(super) fn recv_with_fds(sock: &UnixStream, max: usize) -> io::Result<(u8, Ve
     let mut control = vec![0u8; space];
     let mut iov = libc::iovec { iov_base: payload.as_mut_ptr().cast(), iov_len: 1 };
     let mut fds = Vec::new();
+    let mut msg = message(&mut iov, &mut control);
     // SAFETY: msghdr points at live buffers; we only read cmsgs the kernel wrote.
     unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
         let n = libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
         if n < 0 {
             return Err(io::Error::last_os_error());
