@@ -417,6 +417,7 @@ impl Engine {
                 if let Some(s) = self.write_functions().get_mut(&name) {
                     s.versions.remove(&n);
                 }
+                self.forget_event_config(&name, &n.to_string()).await?;
                 self.retire_pools(&name, |k| k.version != VersionId::Number(n));
                 self.gc_code(&version.code.sha256_hex);
                 Ok(())
@@ -618,7 +619,7 @@ impl Engine {
         if let Some(s) = self.write_functions().get_mut(&name) {
             s.aliases.remove(alias);
         }
-        Ok(())
+        self.forget_event_config(&name, alias).await
     }
 
     // ----- concurrency -----

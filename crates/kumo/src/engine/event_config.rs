@@ -101,6 +101,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Drops the configuration of a deleted version or alias (as Lambda does).
+    /// The caller holds the control lock.
+    pub(super) async fn forget_event_config(&self, name: &str, key: &str) -> Result<(), ApiError> {
+        let Ok(state) = self.current(name) else { return Ok(()) };
+        if !state.meta.event_invoke_configs.contains_key(key) {
+            return Ok(());
+        }
+        let mut meta = state.meta;
+        meta.event_invoke_configs.remove(key);
+        self.store.put_meta(name, &meta).await.map_err(store_error)?;
+        if let Some(s) = self.write_functions().get_mut(name) {
+            s.meta = meta;
+        }
+        Ok(())
+    }
+
     pub fn list_event_configs(&self, raw: &str) -> Result<Vec<EventConfigView>, ApiError> {
         let name = self.unqualified(raw)?;
         let state = self.current(&name)?;

@@ -310,3 +310,58 @@ async fn dead_events_are_kept_listed_and_redriven() {
     let listed = kumo(&["events", "ls"]);
     assert!(listed.contains("REQUEST ID"), "{listed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configs_follow_their_alias_and_reserved_zero_fails_at_once() {
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure};
+    let server = Server::start();
+    let lambda = server.lambda();
+    create_python(&lambda, "zero-sink", "python3.12", "python/record_sink.py").await;
+    create_echo(&lambda, "zero", 128, 5).await;
+    let published = lambda.publish_version().function_name("zero").send().await.expect("publish");
+    let version = published.version().expect("version").to_string();
+    lambda.create_alias().function_name("zero").name("live").function_version(&version).send().await.expect("alias");
+    lambda
+        .put_function_event_invoke_config()
+        .function_name("zero")
+        .qualifier("live")
+        .maximum_retry_attempts(1)
+        .send()
+        .await
+        .expect("alias config");
+    lambda.delete_alias().function_name("zero").name("live").send().await.expect("delete alias");
+    lambda
+        .create_alias()
+        .function_name("zero")
+        .name("live")
+        .function_version(&version)
+        .send()
+        .await
+        .expect("alias again");
+    let gone = lambda.get_function_event_invoke_config().function_name("zero").qualifier("live").send().await;
+    assert!(gone.is_err(), "a deleted alias takes its configuration with it");
+
+    // Reserved concurrency 0: the event goes straight to the failure path, never run.
+    lambda
+        .put_function_concurrency()
+        .function_name("zero")
+        .reserved_concurrent_executions(0)
+        .send()
+        .await
+        .expect("zero");
+    let sink = "arn:aws:lambda:us-east-1:000000000000:function:zero-sink";
+    lambda
+        .put_function_event_invoke_config()
+        .function_name("zero")
+        .destination_config(
+            DestinationConfig::builder().on_failure(OnFailure::builder().destination(sink).build()).build(),
+        )
+        .send()
+        .await
+        .expect("config");
+    let id = invoke_event(&lambda, "zero", json!({"never": "runs"})).await;
+    let record = wait_for_record(&server, "zero-sink", &id).await;
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 0);
+    assert_eq!(starts_of(&server, "zero", &id).await, 0);
+}
