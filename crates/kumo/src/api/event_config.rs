@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiResult;
-use super::read_limited;
 use crate::engine::EventConfigView;
 
 type Params = axum::extract::Query<std::collections::HashMap<String, String>>;
@@ -30,17 +29,8 @@ fn destination(v: &Value, which: &str) -> Option<Option<String>> {
     Some(d.get("Destination").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string))
 }
 
-async fn input(body: Body) -> Result<EventInvokeConfigInput, ApiError> {
-    let bytes = read_limited(body, MAX_SYNC_REQUEST_BYTES)
-        .await
-        .ok_or_else(|| ApiError::new(ErrorCode::RequestEntityTooLarge, "Request must be smaller than 6291456 bytes"))?;
-    let v: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::new(ErrorCode::InvalidRequestContent, format!("Could not parse request body: {e}"))
-        })?
-    };
+async fn input(body: Body, operation: &str) -> ApiResult<EventInvokeConfigInput> {
+    let v: Value = super::lambda::json_body(body, MAX_SYNC_REQUEST_BYTES, operation).await?;
     Ok(EventInvokeConfigInput {
         maximum_retry_attempts: integer(&v, "MaximumRetryAttempts")?,
         maximum_event_age_s: integer(&v, "MaximumEventAgeInSeconds")?,
@@ -68,8 +58,15 @@ fn shape(view: &EventConfigView) -> Value {
 }
 
 pub async fn put(State(s): State<AppState>, Path(name): Path<String>, q: Params, body: Body) -> ApiResult<Json<Value>> {
-    let view =
-        s.engine.put_event_config(&name, q.get("Qualifier").map(String::as_str), input(body).await?, false).await?;
+    let view = s
+        .engine
+        .put_event_config(
+            &name,
+            q.get("Qualifier").map(String::as_str),
+            input(body, "PutFunctionEventInvokeConfig").await?,
+            false,
+        )
+        .await?;
     Ok(Json(shape(&view)))
 }
 
@@ -79,8 +76,15 @@ pub async fn update(
     q: Params,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let view =
-        s.engine.put_event_config(&name, q.get("Qualifier").map(String::as_str), input(body).await?, true).await?;
+    let view = s
+        .engine
+        .put_event_config(
+            &name,
+            q.get("Qualifier").map(String::as_str),
+            input(body, "UpdateFunctionEventInvokeConfig").await?,
+            true,
+        )
+        .await?;
     Ok(Json(shape(&view)))
 }
 
@@ -128,10 +132,8 @@ pub async fn list_events(State(s): State<AppState>, q: Params) -> ApiResult<Json
 
 /// Kumo's own: put dead events back in the queue (`kumo events redrive`).
 pub async fn redrive_events(State(s): State<AppState>, body: Body) -> ApiResult<Json<Value>> {
-    let bytes = read_limited(body, 64 * 1024)
-        .await
-        .ok_or_else(|| ApiError::new(ErrorCode::RequestEntityTooLarge, "Request must be smaller than 65536 bytes"))?;
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(json!({}));
+    // A body that does not parse is an error, never "every dead event".
+    let v: Value = super::lambda::json_body(body, 64 * 1024, "RedriveEvents").await?;
     let n = s.engine.redrive_events(v["RequestId"].as_str(), v["FunctionName"].as_str()).await?;
     Ok(Json(json!({"Redriven": n})))
 }

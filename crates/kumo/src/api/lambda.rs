@@ -32,7 +32,11 @@ fn too_large(limit: usize, operation: &str) -> AwsError {
 }
 
 /// Parses a JSON request body; an empty body is an empty object.
-async fn json_body<T: DeserializeOwned + Default>(body: Body, limit: usize, operation: &str) -> ApiResult<T> {
+pub(super) async fn json_body<T: DeserializeOwned + Default>(
+    body: Body,
+    limit: usize,
+    operation: &str,
+) -> ApiResult<T> {
     let bytes = read_limited(body, limit).await.ok_or_else(|| too_large(limit, operation))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());

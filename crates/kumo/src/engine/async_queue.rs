@@ -7,6 +7,7 @@
 //! whether and when to try again. An event that was in flight when Kumo died
 //! is attempted again at the next start: delivery is at least once, as on Lambda.
 
+use super::now_ms;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -86,10 +87,6 @@ pub struct EventSummary {
 /// The function name of an event invoked by name or ARN.
 fn event_function_name(raw: &str) -> String {
     kumo_core::names::FunctionRef::parse(raw).map(|r| r.name).unwrap_or_else(|_| raw.to_string())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl AsyncQueue {

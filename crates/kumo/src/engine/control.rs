@@ -3,6 +3,7 @@
 //! Every change is written to the store first and applied to the in-memory
 //! state only once it is durable, under one control-plane lock.
 
+use super::now_ms;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -49,10 +50,6 @@ pub struct FunctionView {
 pub struct ListPage<T> {
     pub items: Vec<T>,
     pub next_marker: Option<String>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn new_revision() -> String {

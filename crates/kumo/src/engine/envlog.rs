@@ -6,6 +6,7 @@
 //! function's output always lands between the START and END of the invocation
 //! that printed it.
 
+use super::now_ms;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
@@ -31,10 +32,6 @@ struct Inner {
     pending: Vec<LogEvent>,
     /// Text since the last REPORT: the source of `X-Amz-Log-Result`.
     segment: String,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl EnvLog {

@@ -1,6 +1,7 @@
 //! PutFunctionEventInvokeConfig and friends: asynchronous invocation settings
 //! per version or alias, kept in the function's metadata.
 
+use super::now_ms;
 use kumo_core::ApiError;
 use kumo_core::event_config::{EventInvokeConfig, EventInvokeConfigInput};
 use kumo_core::function::FunctionMeta;
@@ -13,10 +14,6 @@ use super::{Engine, store_error};
 pub struct EventConfigView {
     pub function_arn: String,
     pub config: EventInvokeConfig,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Engine {
@@ -88,17 +85,13 @@ impl Engine {
     }
 
     pub async fn delete_event_config(&self, raw: &str, qualifier: Option<&str>) -> Result<(), ApiError> {
-        let view = self.get_event_config(raw, qualifier)?;
         let (name, key) = self.config_target(raw, qualifier)?;
         let _guard = self.control.lock().await;
-        let mut meta = self.current(&name)?.meta;
-        meta.event_invoke_configs.remove(&key);
-        self.store.put_meta(&name, &meta).await.map_err(store_error)?;
-        if let Some(s) = self.write_functions().get_mut(&name) {
-            s.meta = meta;
+        if !self.current(&name)?.meta.event_invoke_configs.contains_key(&key) {
+            let arn = self.cfg.scope.qualified_arn(&name, &key);
+            return Err(ApiError::not_found(format!("The function {arn} doesn't have an EventInvokeConfig")));
         }
-        drop(view);
-        Ok(())
+        self.forget_event_config(&name, &key).await
     }
 
     /// Drops the configuration of a deleted version or alias (as Lambda does).

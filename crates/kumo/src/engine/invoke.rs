@@ -1,5 +1,6 @@
 //! The invoke path: resolve, admit, run in an environment, log and meter.
 
+use super::now_ms;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -50,10 +51,6 @@ impl InvokeResponse {
             request_id,
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn trace_id() -> String {

@@ -330,7 +330,12 @@ fn name_pattern_error(value: &str, name_part: &str) -> ApiError {
     )
 }
 
+/// Wall-clock milliseconds since the epoch (the engine's one clock; the core takes time as input).
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// The port of Kumo's API endpoint (`http://host:port`), 0 if it has none.
-fn api_port(endpoint: &str) -> u16 {
+pub(super) fn api_port(endpoint: &str) -> u16 {
     endpoint.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(0)
 }

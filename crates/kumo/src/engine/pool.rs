@@ -1,5 +1,6 @@
 //! Environments of one function version: reuse, scale-out and reaping.
 
+use super::now_ms;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -198,7 +199,7 @@ impl Pool {
                 runtime_dir: PathBuf::from(jail::RUNTIME_DIR),
                 tmp: None,
                 // Served inside the environment's own network namespace, whatever Kumo listens on.
-                endpoint: format!("http://127.0.0.1:{}", ctx.api_endpoint.rsplit(':').next().unwrap_or("9777")),
+                endpoint: format!("http://127.0.0.1:{}", super::api_port(ctx.api_endpoint)),
             },
         };
         let stream: Arc<str> = Arc::from(logfmt::log_stream_name(now_ms(), v.version, &id));
@@ -284,10 +285,6 @@ impl Pool {
             },
         ))
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// The tag that turns a function's outbound network access off (`none`); allowed otherwise.

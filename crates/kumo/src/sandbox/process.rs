@@ -274,6 +274,7 @@ impl Shell {
         let mut sandbox = Sandbox::assemble(self.child, self.cgroup, self.output);
         sandbox.listeners = self.listeners;
         sandbox.cpu_limit = cpu_limits.then(|| CpuLimit::for_memory(spec.memory_limit_bytes));
+        sandbox.isolated_runtime_pid = spec.jail.is_some().then(std::sync::OnceLock::new);
         Ok(sandbox)
     }
 }
@@ -529,6 +530,8 @@ pub struct Sandbox {
     listeners: Option<SandboxListeners>,
     /// Applied when init ends (init runs unthrottled).
     cpu_limit: Option<CpuLimit>,
+    /// The runtime's host pid when it is the shell's child (isolated), found once.
+    isolated_runtime_pid: Option<std::sync::OnceLock<i32>>,
     stopped_by_signal: std::sync::atomic::AtomicBool,
 }
 
@@ -542,6 +545,7 @@ impl Sandbox {
             output: Some(OutputPipe { fd: output }),
             listeners: None,
             cpu_limit: None,
+            isolated_runtime_pid: None,
             stopped_by_signal: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -563,12 +567,16 @@ impl Sandbox {
         self.listeners.take()
     }
 
-    /// The runtime's process: the shell's child when isolated, else the shell itself (it exec'd).
+    /// The runtime's process: the shell's only child when isolated, else the
+    /// shell itself (it exec'd the runtime).
     fn runtime_pid(&self) -> i32 {
-        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
-            .ok()
-            .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse().ok()))
-            .unwrap_or(self.pid)
+        let Some(cell) = &self.isolated_runtime_pid else { return self.pid };
+        *cell.get_or_init(|| {
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.pid))
+                .ok()
+                .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse().ok()))
+                .unwrap_or(self.pid)
+        })
     }
 
     /// Hands out the output pipe (once).

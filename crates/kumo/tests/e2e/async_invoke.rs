@@ -300,6 +300,10 @@ async fn dead_events_are_kept_listed_and_redriven() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert_eq!(starts_of(&server, "doomed", &id).await, 1);
+    // A body that does not parse is refused, not taken as "redrive everything".
+    let bad = server.http().post(format!("{}/_kumo/events/redrive", server.endpoint)).body("{nope").send().await;
+    assert_eq!(bad.expect("request").status(), 400);
+    assert_eq!(starts_of(&server, "doomed", &id).await, 1);
     let out = kumo(&["events", "redrive", &id]);
     assert!(out.contains("1 event(s) back in the queue"), "{out}");
     let deadline = Instant::now() + Duration::from_secs(20);
