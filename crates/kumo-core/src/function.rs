@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::destination::{Destination, DestinationUse};
 use crate::error::{ApiError, ErrorCode};
 use crate::runtime::{self, RuntimeSupport};
 
@@ -387,6 +388,9 @@ impl FunctionConfig {
             ));
         }
         if let Some(target) = patch.dead_letter_target {
+            if !target.is_empty() {
+                Destination::for_use(&target, DestinationUse::DeadLetter)?;
+            }
             c.dead_letter_target = if target.is_empty() { None } else { Some(target) };
         }
         if let Some(key) = patch.kms_key_arn {

@@ -5,6 +5,7 @@
 //! tested without a server, a filesystem or a process.
 
 pub mod concurrency;
+pub mod destination;
 pub mod error;
 pub mod event_config;
 pub mod function;

@@ -112,8 +112,18 @@ pub async fn list(State(s): State<AppState>, Path(name): Path<String>, q: Params
 /// Kumo's own: the stored asynchronous events (`kumo events ls`).
 pub async fn list_events(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
     let events = s.engine.list_async_events(q.get("function").map(String::as_str)).await?;
+    const STATES: [&str; 4] = ["queued", "in-flight", "retrying", "dead"];
+    let state = q.get("state").map(String::as_str);
+    if let Some(wanted) = state.filter(|w| !STATES.contains(w)) {
+        return Err(kumo_core::ApiError::invalid_parameter(format!(
+            "Unknown event state '{wanted}': expected one of {}",
+            STATES.join(", ")
+        ))
+        .into());
+    }
     let rows: Vec<Value> = events
         .iter()
+        .filter(|e| state.is_none_or(|w| e.state == w))
         .map(|e| {
             json!({
                 "RequestId": e.request_id,

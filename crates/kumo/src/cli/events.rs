@@ -29,8 +29,30 @@ struct ListArgs {
     /// Only this function's events.
     #[arg(long)]
     function: Option<String>,
+    /// Only events in this state.
+    #[arg(long, value_enum)]
+    state: Option<EventStateArg>,
     #[command(flatten)]
     endpoint: Endpoint,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EventStateArg {
+    Queued,
+    InFlight,
+    Retrying,
+    Dead,
+}
+
+impl EventStateArg {
+    fn wire_name(self) -> &'static str {
+        match self {
+            EventStateArg::Queued => "queued",
+            EventStateArg::InFlight => "in-flight",
+            EventStateArg::Retrying => "retrying",
+            EventStateArg::Dead => "dead",
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -45,8 +67,11 @@ struct RedriveArgs {
 
 pub async fn run(a: EventsArgs) -> anyhow::Result<ExitCode> {
     match a.command {
-        EventsCommand::Ls(l) => list(l, false).await,
-        EventsCommand::Dead(l) => list(l, true).await,
+        EventsCommand::Ls(l) => list(l).await,
+        EventsCommand::Dead(mut l) => {
+            l.state = Some(EventStateArg::Dead);
+            list(l).await
+        }
         EventsCommand::Redrive(r) => {
             let client = Client::new(&r.endpoint.url)?;
             let body = json!({"RequestId": r.request_id, "FunctionName": r.function});
@@ -57,19 +82,23 @@ pub async fn run(a: EventsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn list(a: ListArgs, dead_only: bool) -> anyhow::Result<ExitCode> {
+async fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&a.endpoint.url)?;
-    let path = match &a.function {
-        Some(f) => format!("/_kumo/events?function={}", encode_path(f)),
-        None => "/_kumo/events".to_string(),
-    };
+    let mut filters = Vec::new();
+    if let Some(f) = &a.function {
+        filters.push(format!("function={}", encode_path(f)));
+    }
+    if let Some(state) = a.state {
+        filters.push(format!("state={}", state.wire_name()));
+    }
+    let path =
+        if filters.is_empty() { "/_kumo/events".to_string() } else { format!("/_kumo/events?{}", filters.join("&")) };
     let out = client.get(&path).await?;
     let header = ["REQUEST ID", "FUNCTION", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR"];
     let rows: Vec<[String; 6]> = out["Events"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|e| !dead_only || e["State"] == "dead")
         .map(|e| {
             let text = |k: &str| e[k].as_str().unwrap_or("").to_string();
             let next = if e["State"] == "dead" { String::new() } else { text("NextAttempt") };

@@ -419,7 +419,13 @@ impl Engine {
             Condition::Success => {
                 let _ = self.store.delete_event(&event.request_id).await;
             }
-            _ => self.dead_event(event, condition).await,
+            _ => {
+                let dead_letter = self
+                    .target(&event.function, event.qualifier.as_deref())
+                    .ok()
+                    .and_then(|t| t.version.config.dead_letter_target.clone());
+                self.dead_event(event, condition, dead_letter).await
+            }
         }
     }
 
@@ -459,7 +465,11 @@ impl Engine {
     }
 
     /// An event out of retries or too old, with no destination yet: kept, never dropped silently.
-    async fn dead_event(&self, mut event: QueuedEvent, condition: Condition) {
+    /// A function's dead-letter queue (SQS or SNS) is not served by Kumo yet,
+    /// so its messages are kept here too, naming the queue they were meant for;
+    /// the stored event holds all Lambda puts in one (the body, the request id
+    /// and the error message).
+    async fn dead_event(&self, mut event: QueuedEvent, condition: Condition, dead_letter: Option<String>) {
         tracing::warn!(
             request_id = %event.request_id,
             function = %event.function,
@@ -468,8 +478,12 @@ impl Engine {
             "asynchronous invocation failed for good; kept as a dead event"
         );
         event.state = EventState::Dead;
-        event.last_error =
-            Some(format!("{}: {}", condition.wire_name(), event.last_error.as_deref().unwrap_or("no attempt ran")));
+        let mut summary =
+            format!("{}: {}", condition.wire_name(), event.last_error.as_deref().unwrap_or("no attempt ran"));
+        if let Some(queue) = dead_letter {
+            summary = format!("{summary} [for dead-letter queue {queue}, which Kumo does not serve yet: kept here]");
+        }
+        event.last_error = Some(summary);
         if let Err(e) = self.store.put_event(&event).await {
             tracing::error!(error = %e, "could not record a dead event");
         }

@@ -3,6 +3,7 @@
 
 use super::now_ms;
 use kumo_core::ApiError;
+use kumo_core::destination::{Destination, DestinationKind, DestinationUse};
 use kumo_core::event_config::{EventInvokeConfig, EventInvokeConfigInput};
 use kumo_core::function::FunctionMeta;
 use kumo_core::names::FunctionRef;
@@ -24,16 +25,17 @@ impl Engine {
         })
     }
 
-    fn check_destination(&self, own_name: &str, arn: &str) -> Result<(), ApiError> {
+    fn check_destination(&self, own_name: &str, arn: &str, usage: DestinationUse) -> Result<(), ApiError> {
         let invalid = || ApiError::invalid_parameter(format!("The destination ARN {arn} is invalid."));
-        if !arn.starts_with("arn:") {
-            return Err(invalid());
+        let destination = Destination::for_use(arn, usage)?;
+        if destination.kind != DestinationKind::Function {
+            // Refused now rather than accepted and never delivered.
+            return Err(ApiError::invalid_parameter(format!(
+                "The destination ARN {arn} is invalid: Kumo does not serve {} yet; a destination can be a Lambda function.",
+                destination.kind.service_name()
+            )));
         }
-        // Functions are the destinations Kumo can deliver to today.
         let Ok(target) = FunctionRef::parse(arn) else { return Err(invalid()) };
-        if target.region.is_none() {
-            return Err(invalid());
-        }
         if target.name == own_name {
             return Err(ApiError::invalid_parameter("You can't specify the function as a destination for itself."));
         }
@@ -50,8 +52,12 @@ impl Engine {
     ) -> Result<EventConfigView, ApiError> {
         let (name, key) = self.config_target(raw, qualifier)?;
         input.validate()?;
-        for arn in input.destinations() {
-            self.check_destination(&name, arn)?;
+        let destinations =
+            [(&input.on_success, DestinationUse::OnSuccess), (&input.on_failure, DestinationUse::OnFailure)];
+        for (arn, usage) in destinations {
+            if let Some(Some(arn)) = arn {
+                self.check_destination(&name, arn, usage)?;
+            }
         }
         let _guard = self.control.lock().await;
         let state = self.current(&name)?;

@@ -142,6 +142,21 @@ async fn event_invoke_config_round_trips_and_validates_like_lambda() {
             .expect_err("self"),
     );
     assert!(e.contains("You can't specify the function as a destination for itself."), "{e}");
+    // A queue destination is refused out loud until Kumo serves queues, never accepted and dropped.
+    let queue = "arn:aws:sqs:us-east-1:000000000000:failures";
+    let (status, e) = sdk_error(
+        lambda
+            .put_function_event_invoke_config()
+            .function_name("cfg")
+            .destination_config(
+                DestinationConfig::builder().on_failure(OnFailure::builder().destination(queue).build()).build(),
+            )
+            .send()
+            .await
+            .expect_err("sqs"),
+    );
+    assert_eq!(status, 400);
+    assert!(e.contains("Kumo does not serve SQS yet"), "{e}");
     let (status, _) = sdk_error(
         lambda
             .put_function_event_invoke_config()
@@ -278,6 +293,17 @@ async fn dead_events_are_kept_listed_and_redriven() {
         .send()
         .await
         .expect("cfg");
+    // A dead-letter queue must be a queue or a topic, as on Lambda.
+    let dlq = |arn: &str| aws_sdk_lambda::types::DeadLetterConfig::builder().target_arn(arn).build();
+    let not_a_queue = "arn:aws:lambda:us-east-1:000000000000:function:doomed";
+    let refused = lambda.update_function_configuration().function_name("doomed").dead_letter_config(dlq(not_a_queue));
+    let (status, text) = sdk_error(refused.send().await.expect_err("a function is no dead-letter queue"));
+    assert_eq!(status, 400);
+    assert!(text.contains("InvalidParameterValueException"), "{text}");
+    let queue = "arn:aws:sqs:us-east-1:000000000000:doomed-dlq";
+    let updated = lambda.update_function_configuration().function_name("doomed").dead_letter_config(dlq(queue));
+    let updated = updated.send().await.expect("dlq");
+    assert_eq!(updated.dead_letter_config().and_then(|d| d.target_arn()), Some(queue));
     let id = invoke_event(&lambda, "doomed", json!({"fail": "for good"})).await;
     let kumo = |args: &[&str]| {
         let out = std::process::Command::new(kumo_bin())
@@ -300,6 +326,21 @@ async fn dead_events_are_kept_listed_and_redriven() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert_eq!(starts_of(&server, "doomed", &id).await, 1);
+    assert!(!kumo(&["events", "ls", "--state", "queued"]).contains(&id), "a dead event is not queued");
+    let listed: Value = server
+        .http()
+        .get(format!("{}/_kumo/events?state=dead", server.endpoint))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let error = listed["Events"][0]["LastError"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.contains(&format!("dead-letter queue {queue}")),
+        "the event names the queue it was meant for: {error}"
+    );
     // A body that does not parse is refused, not taken as "redrive everything".
     let bad = server.http().post(format!("{}/_kumo/events/redrive", server.endpoint)).body("{nope").send().await;
     assert_eq!(bad.expect("request").status(), 400);
