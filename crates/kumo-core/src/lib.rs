@@ -12,8 +12,10 @@ pub mod function;
 pub mod invoke;
 pub mod logfmt;
 pub mod names;
+pub mod policy;
 pub mod retry;
 pub mod runtime;
+pub mod sigv4;
 pub mod time;
 
 pub use error::{ApiError, ErrorCode};
@@ -31,6 +33,10 @@ mod invariants {
             .map(str::trim)
             .filter(|n| !n.is_empty() && !n.starts_with('#'))
             .collect();
-        assert_eq!(names, vec!["serde", "serde_json", "thiserror"], "kumo-core must not gain IO dependencies");
+        assert_eq!(
+            names,
+            vec!["serde", "serde_json", "thiserror", "hmac", "sha2", "subtle"],
+            "kumo-core must not gain IO dependencies"
+        );
     }
 }
