@@ -7,7 +7,7 @@ import sys, time, json, urllib.request, base64, subprocess, os, signal, concurre
 KUMO = sys.argv[1]; zpath = sys.argv[2]; n = int(sys.argv[3]); data = "/tmp/kcrash"
 shutil.rmtree(data, ignore_errors=True)
 def start():
-    p = subprocess.Popen([KUMO, "serve", "--listen", "127.0.0.1:9872", "--data-dir", data], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen([KUMO, "serve", "--listen", "127.0.0.1:9872", "--data-dir", data, "--auth", "none"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in p.stdout:
         if line.startswith("Kumo listening"): break
     return p

@@ -5,7 +5,8 @@
 //! custom runtime) and, for Python cold starts, tests/fixtures/python/echo.py.
 //! Figures are medians and percentiles of real requests; nothing is asserted.
 //! `KUMO_BENCH_SERVER_ARGS` passes extra flags to `kumo serve`; `KUMO_BENCH_QUICK=1`
-//! stops after the warm-latency figures.
+//! stops after the warm-latency figures; `KUMO_BENCH_ONLY=accept` measures only the
+//! durable accept path of Event invokes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -19,6 +20,29 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 
 const PAYLOAD: &str = r#"{"hello":"world"}"#;
+
+/// Every request is signed (SigV4) with the root key the server is started with, as an SDK would.
+const ROOT_KEY_ID: &str = "AKIAKUMOBENCHROOT001";
+const ROOT_SECRET: &str = "kumo-bench-root-secret";
+
+/// The SigV4 headers for a request, signed as the AWS SDKs sign (host, x-amz-date).
+fn sign(method: &str, path_and_query: &str, host: &str, headers: &[(&str, &str)], body: &str) -> Vec<(String, String)> {
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let mut all: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    all.push(("host", host.as_bytes()));
+    let payload = kumo_core::sigv4::sha256_hex(body.as_bytes());
+    let parts = kumo_core::sigv4::RequestParts { method, path, query, headers: &all, payload_sha256: &payload };
+    let service = if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")) { "logs" } else { "lambda" };
+    let signer = kumo_core::sigv4::Signer {
+        access_key_id: ROOT_KEY_ID,
+        secret_access_key: ROOT_SECRET,
+        session_token: None,
+        region: "us-east-1",
+        service,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    signer.headers(&parts, &kumo_core::sigv4::format_amz_date(now as i64)).expect("sign")
+}
 
 struct Server {
     child: Child,
@@ -42,6 +66,8 @@ fn start_server(data_dir: &std::path::Path) -> Server {
         // KUMO_BENCH_SERVER_ARGS="--isolation none" compares against plain processes.
         .args(std::env::var("KUMO_BENCH_SERVER_ARGS").unwrap_or_default().split_whitespace())
         .env("RUST_LOG", "kumo=warn")
+        .env("KUMO_ROOT_ACCESS_KEY_ID", ROOT_KEY_ID)
+        .env("KUMO_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
         .stdout(Stdio::piped())
         .spawn()
         .expect("start kumo");
@@ -106,6 +132,9 @@ impl Conn {
         let mut req = Request::builder().method(method).uri(path).header("host", &self.addr);
         for (k, v) in headers {
             req = req.header(*k, *v);
+        }
+        for (k, v) in sign(method, path, &self.addr, headers, body) {
+            req = req.header(k, v);
         }
         let req = req.body(Full::new(Bytes::from(body.to_string()))).expect("request");
         self.sender.ready().await.expect("ready");
@@ -202,6 +231,22 @@ async fn enqueue_load(
     (all.len(), all)
 }
 
+/// Event invokes into a function limited to one environment that sleeps, so
+/// the queue only grows and nothing competes with accepting.
+async fn accept_alone(conn: &mut Conn, addr: &str, zip: &[u8]) {
+    create(conn, "async-parked", "provided.al2023", "bootstrap", zip).await;
+    let limit = r#"{"ReservedConcurrentExecutions":1}"#;
+    let (status, _, _) = conn.call("PUT", "/2017-10-31/functions/async-parked/concurrency", limit, &[]).await;
+    assert_eq!(status, 200);
+    let (parked, lat) = enqueue_load(addr, "async-parked", r#"{"sleep_ms":2000}"#, 64, 3).await;
+    println!(
+        "async Event invokes accepted at concurrency 64 for 3 s, nothing draining: {:.0} /s, accept latency p50 {:.0} us   p99 {:.0} us",
+        parked as f64 / 3.0,
+        us(pct(&lat, 0.5)),
+        us(pct(&lat, 0.99))
+    );
+}
+
 async fn cold_starts(
     conn: &mut Conn,
     prefix: &str,
@@ -254,6 +299,11 @@ fn main() {
         }
         floor.sort();
         println!("baseline: one HTTP round trip to Kumo doing no work: p50 {:.0} us   p99 {:.0} us", us(pct(&floor, 0.5)), us(pct(&floor, 0.99)));
+        // KUMO_BENCH_ONLY=accept: only the durable accept path (for quick A/B runs of the queue).
+        if std::env::var("KUMO_BENCH_ONLY").is_ok_and(|v| v == "accept") {
+            accept_alone(&mut conn, &server.addr, &zip).await;
+            return;
+        }
         create(&mut conn, "echo", "provided.al2023", "bootstrap", &zip).await;
         for _ in 0..300 {
             conn.invoke("echo").await;
@@ -335,18 +385,7 @@ fn main() {
             drained.as_secs_f64(),
             accepted as f64 / (3.0 + drained.as_secs_f64())
         );
-        // Last (it leaves a backlog behind): the accept path alone, a function limited to one environment that
-        // sleeps, so the queue only grows while Kumo accepts.
-        create(&mut conn, "async-parked", "provided.al2023", "bootstrap", &zip).await;
-        let limit = r#"{"ReservedConcurrentExecutions":1}"#;
-        let (status, _, _) = conn.call("PUT", "/2017-10-31/functions/async-parked/concurrency", limit, &[]).await;
-        assert_eq!(status, 200);
-        let (parked, lat) = enqueue_load(&server.addr, "async-parked", r#"{"sleep_ms":2000}"#, 64, 3).await;
-        println!(
-            "async Event invokes accepted at concurrency 64 for 3 s, nothing draining: {:.0} /s, accept latency p50 {:.0} us   p99 {:.0} us",
-            parked as f64 / 3.0,
-            us(pct(&lat, 0.5)),
-            us(pct(&lat, 0.99))
-        );
+        // Last (it leaves a backlog behind): the accept path alone.
+        accept_alone(&mut conn, &server.addr, &zip).await;
     });
 }

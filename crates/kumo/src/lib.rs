@@ -9,6 +9,7 @@ pub mod api;
 pub mod cli;
 pub mod egress;
 pub mod engine;
+pub mod iam;
 pub mod runtime_api;
 pub mod sandbox;
 pub mod server;

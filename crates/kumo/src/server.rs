@@ -9,6 +9,8 @@ use anyhow::Context;
 use kumo_core::names::Scope;
 
 use crate::engine::{Engine, EngineConfig};
+use crate::iam::AuthMode;
+use crate::iam::credentials::{ROOT_CREDENTIALS_FILE, RootKeySource, load_or_create_root_key};
 use crate::store::sqlite::SqliteStore;
 
 /// Everything `kumo serve` is configured with.
@@ -30,6 +32,7 @@ pub struct ServeOptions {
     pub cpu_limits: bool,
     pub egress_host_loopback: bool,
     pub async_retry_delays: Vec<Duration>,
+    pub auth: crate::iam::AuthMode,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -73,12 +76,51 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             "  WARNING: no writable memory cgroup: MemorySize is not enforced and Max Memory Used comes from the runtime process's high-water mark"
         );
     }
-    println!("  authentication is not enforced yet: any credentials are accepted");
+    let root_key = match opts.auth {
+        AuthMode::None => {
+            println!(
+                "  WARNING: --auth none: requests are neither authenticated nor authorised; anyone who can reach {endpoint} acts as the account root"
+            );
+            None
+        }
+        AuthMode::Sigv4 => {
+            let (key, source) = load_or_create_root_key(&data_dir).context("loading the root credentials")?;
+            match source {
+                RootKeySource::Generated => {
+                    println!("  generated the account's root credentials (shown once; `kumo env` prints them again):");
+                    println!("    AccessKeyId     {}", key.access_key_id);
+                    println!("    SecretAccessKey {}", key.secret_access_key);
+                    println!("    kept in {} (owner-only)", data_dir.join(ROOT_CREDENTIALS_FILE).display());
+                }
+                RootKeySource::File => println!(
+                    "  requests must be signed (SigV4); root access key {} (`kumo env` prints the exports)",
+                    key.access_key_id
+                ),
+                RootKeySource::Environment => println!(
+                    "  requests must be signed (SigV4); root access key {} from KUMO_ROOT_ACCESS_KEY_ID",
+                    key.access_key_id
+                ),
+            }
+            Some(key)
+        }
+    };
     // The listening line comes last: once it is printed, the server is ready.
     println!("Kumo listening on {endpoint} (data dir {})", data_dir.display());
     println!("Point the AWS CLI at it:  aws --endpoint-url {endpoint} --region {} lambda list-functions", opts.region);
 
-    let app = crate::api::router(engine.clone());
+    // Until IAM entities exist the directory knows no keys but the root's.
+    let directory: Arc<dyn crate::iam::IamDirectory> = Arc::new(crate::iam::EmptyDirectory);
+    let security = crate::api::Security {
+        authenticator: Arc::new(crate::api::auth::Authenticator::new(
+            opts.auth,
+            &opts.account_id,
+            &opts.region,
+            root_key,
+            directory.clone(),
+        )),
+        authorizer: Arc::new(crate::api::authorize::Authorizer::new(&opts.account_id, &opts.region, directory)),
+    };
+    let app = crate::api::router(engine.clone(), security);
     let inner_app = app.clone();
     engine.set_api_server(Arc::new(move |listener| {
         let app = inner_app.clone();

@@ -233,7 +233,8 @@ pub fn authenticate(
     Ok(parsed)
 }
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+/// HMAC-SHA256 (RFC 2104), the primitive of SigV4; also signs Kumo's code download URLs.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     // RFC 2104 zero-pads a key to the block size and first hashes a longer
     // one; doing that here lets us use the infallible block-sized constructor.
     let mut block = [0u8; 64];
@@ -247,7 +248,8 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -1,31 +1,350 @@
-//! The single authentication layer in front of every API.
+//! The one authentication layer in front of every API on Kumo's port.
 //!
-//! Today Kumo accepts signed and unsigned requests alike; SigV4 verification
-//! and IAM authorisation plug in here, so no handler needs to change.
+//! Every request (Lambda's REST JSON, CloudWatch Logs' JSON 1.1, IAM and STS
+//! query calls, Kumo's own `/_kumo` routes) must carry a valid AWS Signature
+//! Version 4 from a known access key, unless the server runs with
+//! `--auth none`. Nothing is executed before the signature is verified; the
+//! verified [`Identity`] travels on as a request extension, and
+//! [`super::authorize`] decides what it may do.
 
-use axum::extract::Request;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use kumo_core::sigv4::{self, ExpectedScope, RequestParts, SigV4Error, SigningKey};
+use subtle::ConstantTimeEq;
 
-/// Who made a request, as far as Kumo knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Caller {
-    Anonymous,
-    /// The access key named in a SigV4 `Authorization` header (not yet verified).
-    ClaimedAccessKey(String),
+use crate::iam::credentials::AccessKey;
+use crate::iam::{AuthMode, IamDirectory, Identity};
+
+/// The largest body any API takes (CreateFunction with a 50 MB zip, base64).
+const MAX_SIGNED_BODY: usize = 70_167_211;
+
+/// Routes anyone may call: they reveal nothing and change nothing.
+const OPEN_PATHS: &[&str] = &["/_kumo/health"];
+
+/// Routes that carry their own proof instead of a SigV4 signature (code
+/// download URLs are presigned, as S3's are).
+const PRESIGNED_PREFIXES: &[&str] = &["/_kumo/code/"];
+
+/// The body as it arrived, kept for the authorizer (CreateFunction names its
+/// function in the body, IAM calls their resources in the form).
+#[derive(Clone)]
+pub struct SignedBody(pub Bytes);
+
+pub struct Authenticator {
+    mode: AuthMode,
+    account: String,
+    region: String,
+    root: Option<AccessKey>,
+    directory: Arc<dyn IamDirectory>,
+    /// Derived signing keys by (access key, date, region, service): one HMAC
+    /// chain per key and day instead of four HMACs per request.
+    signing_keys: Mutex<HashMap<(String, String, String, String), SigningKey>>,
 }
 
-fn claimed_access_key(req: &Request) -> Option<String> {
-    let auth = req.headers().get("authorization")?.to_str().ok()?;
-    let credential = auth.split("Credential=").nth(1)?;
-    credential.split('/').next().map(str::to_string)
+/// The wire protocol of a request, which decides how its errors are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Lambda and Kumo's own routes: `x-amzn-ErrorType` and a JSON body.
+    RestJson,
+    /// CloudWatch Logs (`X-Amz-Target`): `{"__type", "message"}`.
+    Json11,
+    /// IAM and STS: form-encoded requests, XML answers.
+    Query(QueryService),
 }
 
-pub async fn authenticate(mut req: Request, next: Next) -> Response {
-    let caller = match claimed_access_key(&req) {
-        Some(key) => Caller::ClaimedAccessKey(key),
-        None => Caller::Anonymous,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryService {
+    Iam,
+    Sts,
+}
+
+impl QueryService {
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            QueryService::Iam => "iam",
+            QueryService::Sts => "sts",
+        }
+    }
+
+    pub fn xml_namespace(self) -> &'static str {
+        match self {
+            QueryService::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
+            QueryService::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
+        }
+    }
+}
+
+/// STS's operations; every other query action is IAM's.
+const STS_ACTIONS: &[&str] = &[
+    "AssumeRole",
+    "AssumeRoleWithSAML",
+    "AssumeRoleWithWebIdentity",
+    "DecodeAuthorizationMessage",
+    "GetAccessKeyInfo",
+    "GetCallerIdentity",
+    "GetFederationToken",
+    "GetSessionToken",
+];
+
+/// The value of one `key=value` pair of a form or query string (still encoded).
+pub fn form_value<'a>(form: &'a str, key: &str) -> Option<&'a str> {
+    form.split('&').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+}
+
+impl Protocol {
+    pub fn of(
+        method: &axum::http::Method,
+        path: &str,
+        query: &str,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> Protocol {
+        if headers.contains_key("x-amz-target") {
+            return Protocol::Json11;
+        }
+        if path == "/" {
+            let form = if *method == axum::http::Method::GET { query } else { std::str::from_utf8(body).unwrap_or("") };
+            let action = form_value(form, "Action").unwrap_or("");
+            let service = if STS_ACTIONS.contains(&action) { QueryService::Sts } else { QueryService::Iam };
+            return Protocol::Query(service);
+        }
+        Protocol::RestJson
+    }
+
+    /// The signing name a signature for this protocol must be scoped to.
+    fn signing_name(self) -> &'static str {
+        match self {
+            Protocol::RestJson => "lambda",
+            Protocol::Json11 => "logs",
+            Protocol::Query(s) => s.signing_name(),
+        }
+    }
+}
+
+/// Writes an error the way the request's protocol expects it.
+pub fn error_response(protocol: Protocol, status: u16, code: &str, message: &str) -> Response {
+    let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::FORBIDDEN);
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (content_type, body) = match protocol {
+        Protocol::RestJson => {
+            // Lambda spells the member `Message` for AccessDenied, `message` for the gateway's own errors.
+            let key = if code == "AccessDeniedException" { "Message" } else { "message" };
+            ("application/json", serde_json::json!({ key: message }).to_string())
+        }
+        Protocol::Json11 => {
+            ("application/x-amz-json-1.1", serde_json::json!({"__type": code, "message": message}).to_string())
+        }
+        Protocol::Query(service) => (
+            "text/xml",
+            format!(
+                "<ErrorResponse xmlns=\"{}\"><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+                service.xml_namespace(),
+                xml_escape(code),
+                xml_escape(message),
+                request_id
+            ),
+        ),
     };
-    req.extensions_mut().insert(caller);
-    next.run(req).await
+    let mut resp = (status, body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(code) {
+        headers.insert("x-amzn-errortype", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A refused request: why, for the log and for the client.
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    fn from_sigv4(e: &SigV4Error, protocol: Protocol) -> Refusal {
+        let aws = e.aws_error();
+        // The query services (IAM, STS) name the same failures differently.
+        let code = match (protocol, e) {
+            (Protocol::Query(_), SigV4Error::SignatureMismatch { .. }) => "SignatureDoesNotMatch",
+            (Protocol::Query(_), SigV4Error::UnrecognizedClient) => "InvalidClientTokenId",
+            (Protocol::Query(_), SigV4Error::MissingAuthentication) => "MissingAuthenticationToken",
+            (Protocol::Query(_), _) if aws.code == "InvalidSignatureException" => "SignatureDoesNotMatch",
+            (Protocol::Query(_), _) if aws.code == "IncompleteSignatureException" => "IncompleteSignature",
+            _ => aws.code,
+        };
+        let message = match (protocol, e) {
+            (Protocol::Query(_), SigV4Error::MissingAuthentication) => "Request is missing Authentication Token".into(),
+            _ => aws.message,
+        };
+        Refusal { status: aws.status, code, message }
+    }
+
+    fn expired_token() -> Refusal {
+        Refusal {
+            status: 403,
+            code: "ExpiredTokenException",
+            message: "The security token included in the request is expired".into(),
+        }
+    }
+
+    fn invalid_token(protocol: Protocol) -> Refusal {
+        Refusal::from_sigv4(&SigV4Error::UnrecognizedClient, protocol)
+    }
+}
+
+impl Authenticator {
+    pub fn new(
+        mode: AuthMode,
+        account: &str,
+        region: &str,
+        root: Option<AccessKey>,
+        directory: Arc<dyn IamDirectory>,
+    ) -> Authenticator {
+        Authenticator {
+            mode,
+            account: account.to_string(),
+            region: region.to_string(),
+            root,
+            directory,
+            signing_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn mode(&self) -> AuthMode {
+        self.mode
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Who signed `request`, or why it is refused. `now_ms` is the server clock.
+    pub fn authenticate(
+        &self,
+        request: &RequestParts<'_>,
+        protocol: Protocol,
+        now_ms: i64,
+    ) -> Result<Identity, Refusal> {
+        let service = protocol.signing_name();
+        // IAM is a global service: clients sign it for us-east-1 whatever Kumo's region.
+        let region = if service == "iam" { None } else { Some(self.region.as_str()) };
+        let expected = ExpectedScope { service, region };
+        let parsed = sigv4::parse(request)
+            .and_then(|p| p.ok_or(SigV4Error::MissingAuthentication))
+            .map_err(|e| Refusal::from_sigv4(&e, protocol))?;
+        sigv4::check(&parsed, &expected, now_ms.div_euclid(1000)).map_err(|e| Refusal::from_sigv4(&e, protocol))?;
+        let key_id = &parsed.credential.access_key_id;
+        let (secret, identity) = match &self.root {
+            Some(root) if root.access_key_id == *key_id => {
+                (root.secret_access_key.clone(), Identity::root(&self.account, Some(key_id.clone())))
+            }
+            _ => {
+                let resolved = self
+                    .directory
+                    .resolve_access_key(key_id, now_ms)
+                    .ok_or_else(|| Refusal::invalid_token(protocol))?;
+                if let Some(token) = &resolved.session_token {
+                    let sent = parsed.security_token.as_deref().unwrap_or("");
+                    if !bool::from(sent.as_bytes().ct_eq(token.as_bytes())) {
+                        return Err(Refusal::invalid_token(protocol));
+                    }
+                    if resolved.expired {
+                        return Err(Refusal::expired_token());
+                    }
+                }
+                (resolved.secret_access_key, resolved.identity)
+            }
+        };
+        let c = &parsed.credential;
+        let cache_key = (c.access_key_id.clone(), c.date.clone(), c.region.clone(), c.service.clone());
+        let key = {
+            let mut cache = self.signing_keys.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() > 4096 {
+                cache.clear();
+            }
+            cache
+                .entry(cache_key)
+                .or_insert_with(|| sigv4::signing_key(&secret, &c.date, &c.region, &c.service))
+                .clone()
+        };
+        if let Err(e) = sigv4::verify(request, &parsed, &key) {
+            if let SigV4Error::SignatureMismatch { canonical_request, string_to_sign } = &e {
+                tracing::debug!(access_key = %key_id, %canonical_request, %string_to_sign, "signature mismatch");
+            }
+            return Err(Refusal::from_sigv4(&e, protocol));
+        }
+        Ok(identity)
+    }
+}
+
+pub async fn authenticate(State(auth): State<Arc<Authenticator>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if OPEN_PATHS.contains(&path) || PRESIGNED_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_SIGNED_BODY).await else {
+        let protocol =
+            Protocol::of(&parts.method, parts.uri.path(), parts.uri.query().unwrap_or(""), &parts.headers, &[]);
+        let message = format!("Request must be smaller than {MAX_SIGNED_BODY} bytes");
+        return error_response(protocol, 413, "RequestEntityTooLargeException", &message);
+    };
+    let query = parts.uri.query().unwrap_or("");
+    let protocol = Protocol::of(&parts.method, parts.uri.path(), query, &parts.headers, &bytes);
+    let identity = match auth.mode {
+        AuthMode::None => Identity::root(&auth.account, None),
+        AuthMode::Sigv4 => {
+            let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+            let payload = sigv4::sha256_hex(&bytes);
+            let request = RequestParts {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query,
+                headers: &headers,
+                payload_sha256: &payload,
+            };
+            match auth.authenticate(&request, protocol, crate::engine::now_ms()) {
+                Ok(identity) => identity,
+                Err(refusal) => {
+                    tracing::debug!(code = refusal.code, message = %refusal.message, path = parts.uri.path(), "request refused");
+                    return error_response(protocol, refusal.status, refusal.code, &refusal.message);
+                }
+            }
+        }
+    };
+    parts.extensions.insert(identity);
+    parts.extensions.insert(protocol);
+    parts.extensions.insert(SignedBody(bytes.clone()));
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }

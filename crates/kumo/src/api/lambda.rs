@@ -115,7 +115,7 @@ pub async fn get_function(
         "Configuration": shapes::configuration(scope, &view, ConfigContext::Single),
         "Code": {
             "RepositoryType": "S3",
-            "Location": format!("{}/_kumo/code/{}.zip", s.engine.config().api_endpoint, view.version.code.sha256_hex),
+            "Location": code_location(&s.engine.config().api_endpoint, &view.version.code.sha256_hex, super::super::engine::now_ms()),
         },
     });
     if !view.tags.is_empty() {
@@ -338,10 +338,50 @@ pub async fn account_settings(State(s): State<AppState>) -> Json<Value> {
     }))
 }
 
-pub async fn download_code(State(s): State<AppState>, Path(file): Path<String>) -> ApiResult<Response> {
+/// How long a code download URL works (Lambda's presigned URLs: 10 minutes).
+const CODE_URL_LIFETIME_MS: i64 = 10 * 60 * 1000;
+
+/// The key of this process's code URLs: they die with it, as a presigned URL
+/// is meant to be short-lived anyway.
+fn code_url_key() -> &'static [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key
+    })
+}
+
+fn code_url_signature(sha: &str, expires_ms: i64) -> String {
+    kumo_core::sigv4::hex(&kumo_core::sigv4::hmac_sha256(code_url_key(), format!("{sha}\n{expires_ms}").as_bytes()))
+}
+
+/// GetFunction's `Code.Location`: like S3's presigned URL, it works without
+/// credentials for a while, and only for the caller who was allowed to get it.
+fn code_location(endpoint: &str, sha: &str, now_ms: i64) -> String {
+    let expires = now_ms + CODE_URL_LIFETIME_MS;
+    format!("{endpoint}/_kumo/code/{sha}.zip?Expires={expires}&Signature={}", code_url_signature(sha, expires))
+}
+
+pub async fn download_code(
+    State(s): State<AppState>,
+    Path(file): Path<String>,
+    Query(q): Params,
+) -> ApiResult<Response> {
     let sha = file.strip_suffix(".zip").unwrap_or(&file);
     if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(AwsError(ApiError::not_found("No such code package.")));
+    }
+    let expires: i64 = q.get("Expires").and_then(|e| e.parse().ok()).unwrap_or(0);
+    let expected = code_url_signature(sha, expires);
+    let given = q.get("Signature").map(String::as_str).unwrap_or("");
+    let genuine: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes()).into();
+    if !genuine || expires < super::super::engine::now_ms() {
+        return Err(AwsError(ApiError::new(
+            ErrorCode::AccessDenied,
+            "Request has expired or its signature is invalid.",
+        )));
     }
     let path = s.engine.code_store().zip_path(sha);
     let bytes = tokio::fs::read(path).await.map_err(|_| AwsError(ApiError::not_found("No such code package.")))?;

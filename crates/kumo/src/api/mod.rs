@@ -5,7 +5,8 @@
 //! requests apart, call the engine and map the result; nothing else. One
 //! authentication layer sits in front of all of them.
 
-mod auth;
+pub mod auth;
+pub mod authorize;
 pub mod error;
 mod event_config;
 mod lambda;
@@ -34,7 +35,14 @@ pub(crate) async fn read_limited(body: Body, limit: usize) -> Option<bytes::Byte
     axum::body::to_bytes(body, limit).await.ok()
 }
 
-pub fn router(engine: Arc<Engine>) -> Router {
+/// Who may call: the authentication and authorisation layers every route sits behind.
+#[derive(Clone)]
+pub struct Security {
+    pub authenticator: Arc<auth::Authenticator>,
+    pub authorizer: Arc<authorize::Authorizer>,
+}
+
+pub fn router(engine: Arc<Engine>, security: Security) -> Router {
     let state = AppState { engine };
     Router::new()
         .route("/2015-03-31/functions", post(lambda::create_function).get(lambda::list_functions))
@@ -73,8 +81,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/_kumo/events", get(event_config::list_events))
         .route("/_kumo/events/redrive", post(event_config::redrive_events))
         .route("/", post(logs::dispatch))
+        .route_layer(middleware::from_fn_with_state(security.authorizer, authorize::authorize))
         .fallback(lambda::unknown_operation)
-        .layer(middleware::from_fn(auth::authenticate))
+        .layer(middleware::from_fn_with_state(security.authenticator, auth::authenticate))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }

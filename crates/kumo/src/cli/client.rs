@@ -6,6 +6,87 @@ use serde_json::Value;
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    credentials: Option<ClientCredentials>,
+    region: String,
+}
+
+/// The key the CLI signs with.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
+/// Finds credentials as `kumo` promises: the root key from the environment
+/// (`KUMO_ROOT_ACCESS_KEY_ID`), else the one `kumo serve` stored in the data
+/// dir, else the AWS CLI's variables (`AWS_ACCESS_KEY_ID`, ...), so a user or
+/// role session can be used too.
+pub fn find_credentials(data_dir: &std::path::Path) -> anyhow::Result<Option<ClientCredentials>> {
+    use crate::iam::credentials::{root_key_from_env, root_key_from_file};
+    let root = match root_key_from_env()? {
+        Some(key) => Some(key),
+        None => root_key_from_file(data_dir)?,
+    };
+    if let Some(key) = root {
+        return Ok(Some(ClientCredentials {
+            access_key_id: key.access_key_id,
+            secret_access_key: key.secret_access_key,
+            session_token: None,
+        }));
+    }
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    Ok(match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        (Some(access_key_id), Some(secret_access_key)) => {
+            Some(ClientCredentials { access_key_id, secret_access_key, session_token: var("AWS_SESSION_TOKEN") })
+        }
+        _ => None,
+    })
+}
+
+/// Adds a SigV4 signature to `request` (for the service its shape says:
+/// CloudWatch Logs when it carries `X-Amz-Target`, else Lambda).
+pub fn sign_request(request: &mut reqwest::Request, c: &ClientCredentials, region: &str) -> anyhow::Result<()> {
+    let url = request.url().clone();
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let service = if request.headers().contains_key("x-amz-target") { "logs" } else { "lambda" };
+    let body = request.body().and_then(|b| b.as_bytes()).unwrap_or_default();
+    let payload = kumo_core::sigv4::sha256_hex(body);
+    let mut headers: Vec<(String, Vec<u8>)> =
+        request.headers().iter().map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())).collect();
+    headers.push(("host".to_string(), host.into_bytes()));
+    let header_refs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+    let parts = kumo_core::sigv4::RequestParts {
+        method: request.method().as_str(),
+        path: url.path(),
+        query: url.query().unwrap_or(""),
+        headers: &header_refs,
+        payload_sha256: &payload,
+    };
+    let signer = kumo_core::sigv4::Signer {
+        access_key_id: &c.access_key_id,
+        secret_access_key: &c.secret_access_key,
+        session_token: c.session_token.as_deref(),
+        region,
+        service,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let added = signer
+        .headers(&parts, &kumo_core::sigv4::format_amz_date(now as i64))
+        .map_err(|e| anyhow!("signing the request: {e}"))?;
+    for (name, value) in added {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())?;
+        request.headers_mut().insert(name, reqwest::header::HeaderValue::from_str(&value)?);
+    }
+    Ok(())
+}
+
+/// The region requests are signed for (Kumo's `--region`).
+pub fn client_region() -> String {
+    std::env::var("KUMO_REGION").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "us-east-1".to_string())
 }
 
 /// An AWS-shaped error answer.
@@ -34,9 +115,26 @@ pub fn encode_path(s: &str) -> String {
 }
 
 impl Client {
-    pub fn new(base: &str) -> anyhow::Result<Client> {
+    pub fn new(endpoint: &super::Endpoint) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder().no_proxy().build().context("building the HTTP client")?;
-        Ok(Client { http, base: base.trim_end_matches('/').to_string() })
+        Ok(Client {
+            http,
+            base: endpoint.url.trim_end_matches('/').to_string(),
+            credentials: find_credentials(&endpoint.data_dir)?,
+            region: client_region(),
+        })
+    }
+
+    /// Signs (SigV4, when there are credentials) and sends a request.
+    pub async fn execute(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let mut request = req.build().context("building the request")?;
+        if let Some(c) = &self.credentials {
+            sign_request(&mut request, c, &self.region)?;
+        }
+        self.http
+            .execute(request)
+            .await
+            .with_context(|| format!("cannot reach Kumo at {} (is `kumo serve` running?)", self.base))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -49,10 +147,7 @@ impl Client {
 
     /// Sends a request and returns the JSON answer, or the AWS error it carried.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach Kumo at {} (is `kumo serve` running?)", self.base))?;
+        let resp = self.execute(req).await?;
         let status = resp.status().as_u16();
         let code = resp.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = resp.bytes().await.context("reading Kumo's answer")?;

@@ -79,7 +79,7 @@ pub fn zip_dir(dir: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 pub async fn run(a: DeployArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&a.endpoint.url)?;
+    let client = Client::new(&a.endpoint)?;
     let zip = zip_dir(&a.dir)?;
     let zip_b64 = base64::engine::general_purpose::STANDARD.encode(&zip);
     let mut config = Map::new();

@@ -73,7 +73,7 @@ pub async fn run(a: EventsArgs) -> anyhow::Result<ExitCode> {
             list(l).await
         }
         EventsCommand::Redrive(r) => {
-            let client = Client::new(&r.endpoint.url)?;
+            let client = Client::new(&r.endpoint)?;
             let body = json!({"RequestId": r.request_id, "FunctionName": r.function});
             let out = client.send_json(Method::POST, "/_kumo/events/redrive", &body).await?;
             println!("{} event(s) back in the queue", out["Redriven"]);
@@ -83,7 +83,7 @@ pub async fn run(a: EventsArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&a.endpoint.url)?;
+    let client = Client::new(&a.endpoint)?;
     let mut filters = Vec::new();
     if let Some(f) = &a.function {
         filters.push(format!("function={}", encode_path(f)));

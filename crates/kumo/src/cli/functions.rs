@@ -24,7 +24,7 @@ pub struct RmArgs {
 }
 
 pub async fn ls(a: LsArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&a.endpoint.url)?;
+    let client = Client::new(&a.endpoint)?;
     let mut marker: Option<String> = None;
     let mut rows = Vec::new();
     loop {
@@ -66,7 +66,7 @@ pub async fn ls(a: LsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn rm(a: RmArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&a.endpoint.url)?;
+    let client = Client::new(&a.endpoint)?;
     let mut path = format!("/2015-03-31/functions/{}", encode_path(&a.name));
     if let Some(q) = &a.qualifier {
         path.push_str(&format!("?Qualifier={}", encode_path(q)));

@@ -27,7 +27,7 @@ pub struct InvokeArgs {
 }
 
 pub async fn run(a: InvokeArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&a.endpoint.url)?;
+    let client = Client::new(&a.endpoint)?;
     let payload = match a.payload.as_deref() {
         None => "{}".to_string(),
         Some("-") => std::io::read_to_string(std::io::stdin()).context("reading the payload from stdin")?,
@@ -43,7 +43,7 @@ pub async fn run(a: InvokeArgs) -> anyhow::Result<ExitCode> {
         .header("x-amz-invocation-type", if a.is_async { "Event" } else { "RequestResponse" })
         .header("x-amz-log-type", "Tail")
         .body(payload);
-    let resp = req.send().await.with_context(|| format!("cannot reach Kumo at {}", a.endpoint.url))?;
+    let resp = client.execute(req).await?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.bytes().await?;

@@ -36,7 +36,7 @@ async fn filter(client: &Client, body: &Value) -> anyhow::Result<Value> {
 }
 
 pub async fn run(a: LogsArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&a.endpoint.url)?;
+    let client = Client::new(&a.endpoint)?;
     let group = format!("/aws/lambda/{}", a.name);
     let mut start = a.since.map(|d| now_ms() - d.as_millis() as i64);
     // Event ids increase; remember the last one printed so polling never repeats a line.

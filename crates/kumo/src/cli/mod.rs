@@ -1,8 +1,9 @@
 //! The `kumo` command line: one module per command, each a thin client of
 //! Kumo's HTTP API (the same API the AWS CLI and SDKs use), except `serve`.
 
-mod client;
+pub mod client;
 mod deploy;
+mod env;
 mod events;
 mod functions;
 mod invoke;
@@ -31,6 +32,10 @@ pub struct Endpoint {
     /// Kumo's URL.
     #[arg(long = "endpoint", env = "KUMO_ENDPOINT", default_value = "http://127.0.0.1:9777", global = true)]
     pub url: String,
+    /// The server's data dir, where `kumo serve` keeps the root credentials
+    /// that client commands sign with (unless KUMO_ROOT_ACCESS_KEY_ID is set).
+    #[arg(long = "data-dir", env = "KUMO_DATA_DIR", default_value = ".kumo", global = true)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -49,6 +54,8 @@ enum Command {
     Logs(logs::LogsArgs),
     /// The asynchronous invocation queue: list events, dead events, redrive.
     Events(events::EventsArgs),
+    /// Print `export` lines that point the AWS CLI and SDKs at Kumo, with its root credentials.
+    Env(env::EnvArgs),
 }
 
 #[derive(clap::Args)]
@@ -90,6 +97,10 @@ struct ServeArgs {
     /// the rest is left to the functions). One thread also avoids cross-CPU wake-ups.
     #[arg(long, env = "KUMO_WORKER_THREADS", value_parser = clap::value_parser!(u64).range(1..=256))]
     worker_threads: Option<u64>,
+    /// `sigv4`: every request must be signed with a known access key and is
+    /// authorised by IAM policies; `none`: nothing is checked (throwaway local use).
+    #[arg(long, env = "KUMO_AUTH", value_enum, default_value_t = crate::iam::AuthMode::Sigv4)]
+    auth: crate::iam::AuthMode,
     /// How functions are sandboxed: `auto` uses every mechanism the host offers
     /// and says what is missing; `strict` refuses to start without all of them;
     /// `none` runs plain processes (debugging only).
@@ -191,6 +202,7 @@ pub fn main() -> ExitCode {
                     cpu_limits: a.cpu_limits,
                     egress_host_loopback: a.egress_host_loopback,
                     async_retry_delays: a.async_retry_delays.0,
+                    auth: a.auth,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)
@@ -201,6 +213,7 @@ pub fn main() -> ExitCode {
             Command::Rm(a) => functions::rm(a).await,
             Command::Logs(a) => logs::run(a).await,
             Command::Events(a) => events::run(a).await,
+            Command::Env(a) => env::run(&a),
         }
     });
     match result {

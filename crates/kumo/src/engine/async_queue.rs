@@ -314,7 +314,7 @@ impl Engine {
             // The function (or the alias) is gone: like Lambda, nothing is left to run it.
             tracing::warn!(request_id = %event.request_id, function = %event.function, "dropping an event whose function no longer exists");
             tokio::spawn(async move {
-                let _ = self.store.delete_event(&event.request_id).await;
+                let _ = self.store.delete_event(event.seq).await;
                 self.queue.outstanding.fetch_sub(1, Ordering::Relaxed);
             });
             return None;
@@ -407,7 +407,7 @@ impl Engine {
             let id = uuid::Uuid::new_v4().to_string();
             match self.enqueue_event(arn.clone(), None, record, id).await {
                 Ok(()) => {
-                    let _ = self.store.delete_event(&event.request_id).await;
+                    let _ = self.store.delete_event(event.seq).await;
                     return;
                 }
                 Err(e) => {
@@ -417,7 +417,7 @@ impl Engine {
         }
         match condition {
             Condition::Success => {
-                let _ = self.store.delete_event(&event.request_id).await;
+                let _ = self.store.delete_event(event.seq).await;
             }
             _ => {
                 let dead_letter = self

@@ -331,7 +331,7 @@ fn name_pattern_error(value: &str, name_part: &str) -> ApiError {
 }
 
 /// Wall-clock milliseconds since the epoch (the engine's one clock; the core takes time as input).
-pub(super) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 

@@ -170,7 +170,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores (durably) or updates an asynchronous event.
     async fn put_event(&self, event: &QueuedEvent) -> Result<(), StoreError>;
-    async fn delete_event(&self, request_id: &str) -> Result<(), StoreError>;
+    /// Removes a finished event, by its arrival sequence number (its key).
+    async fn delete_event(&self, seq: u64) -> Result<(), StoreError>;
     /// Every stored event, in arrival order (at start-up).
     async fn load_events(&self) -> Result<Vec<QueuedEvent>, StoreError>;
 

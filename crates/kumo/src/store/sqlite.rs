@@ -98,6 +98,26 @@ CREATE TABLE async_events (
 );
 CREATE INDEX async_events_by_seq ON async_events (seq);
 "#,
+    // Keyed by arrival order alone: a commit of new events then appends to the
+    // end of one b-tree instead of touching random pages of a request-id index
+    // (which made every group commit write several times the WAL it needed).
+    r#"
+CREATE TABLE async_events_by_arrival (
+    seq INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    function TEXT NOT NULL,
+    qualifier TEXT,
+    payload BLOB NOT NULL,
+    progress TEXT NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    last_error TEXT
+);
+INSERT INTO async_events_by_arrival
+    SELECT seq, request_id, function, qualifier, payload, progress, next_attempt_ms, state, last_error FROM async_events;
+DROP TABLE async_events;
+ALTER TABLE async_events_by_arrival RENAME TO async_events;
+"#,
 ];
 
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -487,7 +507,7 @@ impl Store for SqliteStore {
             tx.prepare_cached(
                 "INSERT INTO async_events (request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                 ON CONFLICT (request_id) DO UPDATE SET progress = excluded.progress, \
+                 ON CONFLICT (seq) DO UPDATE SET progress = excluded.progress, \
                  next_attempt_ms = excluded.next_attempt_ms, state = excluded.state, last_error = excluded.last_error",
             )?
             .execute(params![
@@ -507,11 +527,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_event(&self, request_id: &str) -> Result<(), StoreError> {
+    async fn delete_event(&self, seq: u64) -> Result<(), StoreError> {
         // Lost in a crash, the event runs once more: at least once, as promised.
-        let id = request_id.to_string();
         self.send(WriteOp::Lazy(Box::new(move |tx| {
-            tx.prepare_cached("DELETE FROM async_events WHERE request_id = ?1")?.execute(params![id])?;
+            tx.prepare_cached("DELETE FROM async_events WHERE seq = ?1")?.execute(params![seq as i64])?;
             Ok(())
         })))
     }

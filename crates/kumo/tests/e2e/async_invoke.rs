@@ -306,12 +306,7 @@ async fn dead_events_are_kept_listed_and_redriven() {
     assert_eq!(updated.dead_letter_config().and_then(|d| d.target_arn()), Some(queue));
     let id = invoke_event(&lambda, "doomed", json!({"fail": "for good"})).await;
     let kumo = |args: &[&str]| {
-        let out = std::process::Command::new(kumo_bin())
-            .args(args)
-            .args(["--endpoint", &server.endpoint])
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .output()
-            .expect("run kumo");
+        let out = server.cli().args(args).output().expect("run kumo");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
@@ -328,9 +323,7 @@ async fn dead_events_are_kept_listed_and_redriven() {
     assert_eq!(starts_of(&server, "doomed", &id).await, 1);
     assert!(!kumo(&["events", "ls", "--state", "queued"]).contains(&id), "a dead event is not queued");
     let listed: Value = server
-        .http()
-        .get(format!("{}/_kumo/events?state=dead", server.endpoint))
-        .send()
+        .send(server.http().get(format!("{}/_kumo/events?state=dead", server.endpoint)))
         .await
         .expect("list")
         .json()
@@ -342,7 +335,7 @@ async fn dead_events_are_kept_listed_and_redriven() {
         "the event names the queue it was meant for: {error}"
     );
     // A body that does not parse is refused, not taken as "redrive everything".
-    let bad = server.http().post(format!("{}/_kumo/events/redrive", server.endpoint)).body("{nope").send().await;
+    let bad = server.send(server.http().post(format!("{}/_kumo/events/redrive", server.endpoint)).body("{nope")).await;
     assert_eq!(bad.expect("request").status(), 400);
     assert_eq!(starts_of(&server, "doomed", &id).await, 1);
     let out = kumo(&["events", "redrive", &id]);

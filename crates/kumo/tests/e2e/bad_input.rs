@@ -71,8 +71,8 @@ impl Answer {
 }
 
 /// Sends a request; the server must answer (no dropped connection) and never with a 5xx.
-async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let resp = req.send().await.expect("Kumo answered the request (the connection was not dropped)");
+async fn send(server: &Server, req: reqwest::RequestBuilder) -> Answer {
+    let resp = server.send(req).await.expect("Kumo answered the request (the connection was not dropped)");
     let status = resp.status().as_u16();
     let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let error_type = header("x-amzn-errortype");
@@ -95,6 +95,7 @@ fn encode(s: &str) -> String {
 
 async fn create_raw(server: &Server, body: impl Into<reqwest::Body>) -> Answer {
     send(
+        server,
         server
             .http()
             .post(format!("{}{FUNCTIONS}", server.endpoint))
@@ -135,7 +136,7 @@ async fn invoke_raw(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    send(req).await
+    send(server, req).await
 }
 
 /// A tiny handler package.
@@ -604,6 +605,7 @@ async fn duplicate_names_and_stale_revisions_change_nothing() {
 
     // A stale RevisionId: 412, and the configuration is unchanged.
     let answer = send(
+        &server,
         server
             .http()
             .put(format!("{}{FUNCTIONS}/dup/configuration", server.endpoint))
@@ -658,7 +660,7 @@ async fn qualifier_errors_match_lambda() {
         "ValidationException",
         Expect::Exact(validation("invalid!", "qualifier", pattern)),
     );
-    let answer = send(get("qual", "invalid!")).await;
+    let answer = send(&server, get("qual", "invalid!")).await;
     mismatches.check(
         "GetFunction, Qualifier invalid!",
         &answer,
@@ -694,7 +696,7 @@ async fn qualifier_errors_match_lambda() {
     let answer = invoke_raw(&server, arn, Some("1"), &[], "{}").await;
     let ipve = "InvalidParameterValueException";
     mismatches.check("Invoke, ARN :$LATEST with Qualifier 1", &answer, 400, ipve, Expect::Exact(mismatch.into()));
-    let answer = send(get(arn, "1")).await;
+    let answer = send(&server, get(arn, "1")).await;
     mismatches.check("GetFunction, ARN :$LATEST with Qualifier 1", &answer, 400, ipve, Expect::Exact(mismatch.into()));
 
     // None of it disturbed the function.

@@ -125,8 +125,8 @@ impl AwsCli {
             .arg("--endpoint-url")
             .arg(&self.endpoint)
             .current_dir(&self.dir)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_DEFAULT_OUTPUT", "json")
@@ -254,8 +254,8 @@ client = boto3.client(
     "lambda",
     endpoint_url=sys.argv[1],
     region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
+    aws_access_key_id=sys.argv[2],
+    aws_secret_access_key=sys.argv[3],
 )
 resp = client.invoke(FunctionName="hello", Payload=json.dumps({"from": "boto3"}))
 print(json.dumps({
@@ -283,7 +283,7 @@ async fn boto3_invokes_a_function() {
         }
         Ok(run(
             Command::new("python3")
-                .args(["-c", BOTO3_SCRIPT, &endpoint])
+                .args(["-c", BOTO3_SCRIPT, &endpoint, ROOT_KEY_ID, ROOT_SECRET])
                 .env("AWS_EC2_METADATA_DISABLED", "true")
                 .env("AWS_CONFIG_FILE", "/nonexistent/aws-config")
                 .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
@@ -308,10 +308,7 @@ async fn boto3_invokes_a_function() {
 // ----- the kumo CLI -----
 
 fn kumo(server: &Server, args: &[&str]) -> Ran {
-    run(
-        Command::new(kumo_bin()).args(args).arg("--endpoint").arg(&server.endpoint).env("NO_PROXY", "127.0.0.1"),
-        &format!("kumo {}", args.join(" ")),
-    )
+    run(server.cli().args(args), &format!("kumo {}", args.join(" ")))
 }
 
 /// A handler that says which deployment it is and prints a line we can look for in the logs.
@@ -376,8 +373,9 @@ fn kumo_cli_deploy_invoke_ls_logs_rm() {
 
     // --follow prints what an invocation made after it started.
     let mut follow = KillOnDrop(
-        Command::new(kumo_bin())
-            .args(["logs", "hello2", "--follow", "--endpoint", &server.endpoint])
+        server
+            .cli()
+            .args(["logs", "hello2", "--follow"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

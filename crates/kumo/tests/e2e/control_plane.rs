@@ -49,8 +49,17 @@ async fn function_crud_matches_lambda_shapes() {
     assert_eq!(got.code().and_then(|c| c.repository_type()), Some("S3"));
     // The code location serves the package back.
     let location = got.code().and_then(|c| c.location()).expect("location").to_string();
-    let downloaded = server.http().get(location).send().await.expect("download").bytes().await.expect("bytes");
+    // A presigned URL: no credentials needed, as with the S3 URL Lambda returns.
+    let downloaded = server.http().get(&location).send().await.expect("download").bytes().await.expect("bytes");
     assert_eq!(downloaded.as_ref(), zip.as_slice());
+    // Without its signature (or with another), the same URL is refused: code is
+    // only for callers allowed to GetFunction.
+    let bare = location.split('?').next().expect("path").to_string();
+    let forged = location.replace("Signature=", "Signature=0");
+    for url in [bare, forged] {
+        let status = server.http().get(&url).send().await.expect("download").status();
+        assert_eq!(status, 403, "{url}");
+    }
 
     let updated = lambda
         .update_function_configuration()

@@ -12,6 +12,10 @@ use aws_sdk_lambda::primitives::Blob;
 
 pub const ROLE: &str = "arn:aws:iam::000000000000:role/lambda-role";
 
+/// The account root's key every test server is started with.
+pub const ROOT_KEY_ID: &str = "AKIAKUMOTESTROOT0001";
+pub const ROOT_SECRET: &str = "kumo-test-root-secret-0001";
+
 pub struct Server {
     child: Option<Child>,
     pub endpoint: String,
@@ -75,6 +79,8 @@ impl Server {
             .arg(data_dir)
             .args(args)
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("KUMO_ROOT_ACCESS_KEY_ID", ROOT_KEY_ID)
+            .env("KUMO_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
             .env("RUST_LOG", "kumo=warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -103,7 +109,7 @@ impl Server {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
+            .credentials_provider(Credentials::new(ROOT_KEY_ID, ROOT_SECRET, None, None, "test"))
             .http_client(aws_smithy_http_client::Builder::new().build_http())
             .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
             .timeout_config(
@@ -117,6 +123,30 @@ impl Server {
 
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::builder().no_proxy().build().expect("http client")
+    }
+
+    /// Sends a raw HTTP request signed (SigV4) with the root key.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+        let (client, request) = req.build_split();
+        let mut request = request?;
+        let root = kumo::cli::client::ClientCredentials {
+            access_key_id: ROOT_KEY_ID.to_string(),
+            secret_access_key: ROOT_SECRET.to_string(),
+            session_token: None,
+        };
+        kumo::cli::client::sign_request(&mut request, &root, "us-east-1").expect("sign");
+        client.execute(request).await
+    }
+
+    /// The `kumo` command, pointed at this server with the root key.
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(kumo_bin());
+        cmd.env("KUMO_ENDPOINT", &self.endpoint)
+            .env("KUMO_ROOT_ACCESS_KEY_ID", ROOT_KEY_ID)
+            .env("KUMO_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_PROXY", "127.0.0.1");
+        cmd
     }
 
     /// Sends SIGTERM and waits for a clean exit.

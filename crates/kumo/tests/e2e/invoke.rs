@@ -55,15 +55,13 @@ async fn sync_event_and_dry_run() {
 }
 
 pub async fn filter_logs(server: &Server, group: &str, pattern: &str) -> Vec<String> {
-    let resp = server
+    let req = server
         .http()
         .post(format!("{}/", server.endpoint))
         .header("x-amz-target", "Logs_20140328.FilterLogEvents")
         .header("content-type", "application/x-amz-json-1.1")
-        .body(json!({"logGroupName": group, "filterPattern": format!("\"{pattern}\"")}).to_string())
-        .send()
-        .await
-        .expect("filter");
+        .body(json!({"logGroupName": group, "filterPattern": format!("\"{pattern}\"")}).to_string());
+    let resp = server.send(req).await.expect("filter");
     let v: serde_json::Value = resp.json().await.unwrap_or_default();
     v["events"].as_array().into_iter().flatten().filter_map(|e| e["message"].as_str().map(str::to_string)).collect()
 }

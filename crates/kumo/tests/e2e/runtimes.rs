@@ -268,6 +268,9 @@ async fn oversized_response_is_a_function_error() {
     let server = Server::start();
     let lambda = server.lambda();
     create_python(&lambda, "big", "python3.12", "python/big_response.py").await;
+    // Building 6 MB in Python takes seconds at 128 MB's share of a CPU: give it a whole one.
+    let update = lambda.update_function_configuration().function_name("big").memory_size(1769).timeout(30);
+    update.send().await.expect("more CPU for the big response");
     let (p, err, _) = invoke(&lambda, "big", json!({})).await;
     assert_eq!(err.as_deref(), Some("Unhandled"));
     assert_eq!(

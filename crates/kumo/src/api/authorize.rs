@@ -1,0 +1,322 @@
+//! Authorisation: every routed request is an IAM action on a resource, decided
+//! by [`kumo_core::policy`] over the caller's identity-based policies.
+//!
+//! The action and resource of each route are named here, in one table, so a
+//! handler never forgets its check and a new route without an entry is refused
+//! to everyone but the account root.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use kumo_core::names::FunctionRef;
+use kumo_core::policy::{self, NamedPolicy, PolicyKind, Principal, Request as PolicyRequest};
+
+use super::auth::{Protocol, SignedBody, error_response, form_value};
+use crate::iam::{IamDirectory, Identity, IdentityKind};
+
+pub struct Authorizer {
+    account: String,
+    region: String,
+    directory: Arc<dyn IamDirectory>,
+    /// Parsed documents by their text: policies change rarely, requests often.
+    parsed: Mutex<HashMap<String, Arc<policy::Policy>>>,
+}
+
+/// What a request asks to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ask {
+    pub action: String,
+    pub resource: String,
+}
+
+impl Authorizer {
+    pub fn new(account: &str, region: &str, directory: Arc<dyn IamDirectory>) -> Authorizer {
+        Authorizer {
+            account: account.to_string(),
+            region: region.to_string(),
+            directory,
+            parsed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn function_arn(&self, raw: &str, qualifier: Option<&str>) -> String {
+        // The policy sees the function as Lambda resolves it: a name, partial ARN
+        // or full ARN all become the full ARN, with the qualifier if any.
+        let (name, q) = match FunctionRef::parse(raw) {
+            Ok(r) => (r.name, r.qualifier.map(|q| q.to_string()).or(qualifier.map(str::to_string))),
+            Err(_) => (raw.to_string(), qualifier.map(str::to_string)),
+        };
+        let base = format!("arn:aws:lambda:{}:{}:function:{name}", self.region, self.account);
+        match q {
+            Some(q) => format!("{base}:{q}"),
+            None => base,
+        }
+    }
+
+    /// The action and resource of a Lambda (or Kumo) route.
+    fn lambda_ask(&self, method: &Method, route: &str, name: Option<&str>, query: &str, body: &[u8]) -> Option<Ask> {
+        let qualifier = form_value(query, "Qualifier");
+        let function = |q: Option<&str>| name.map(|n| self.function_arn(&percent_decode(n), q));
+        let ask = |action: &str, resource: Option<String>| {
+            Some(Ask { action: action.to_string(), resource: resource.unwrap_or_else(|| "*".to_string()) })
+        };
+        let m = method.as_str();
+        match (m, route) {
+            ("POST", "/2015-03-31/functions" | "/2015-03-31/functions/") => {
+                let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+                let name = body["FunctionName"].as_str().map(|n| self.function_arn(n, None));
+                ask("lambda:CreateFunction", name)
+            }
+            ("GET", "/2015-03-31/functions" | "/2015-03-31/functions/") => ask("lambda:ListFunctions", None),
+            ("GET", "/2015-03-31/functions/{name}") => ask("lambda:GetFunction", function(qualifier)),
+            ("DELETE", "/2015-03-31/functions/{name}") => ask("lambda:DeleteFunction", function(qualifier)),
+            ("GET", "/2015-03-31/functions/{name}/configuration") => {
+                ask("lambda:GetFunctionConfiguration", function(qualifier))
+            }
+            ("PUT", "/2015-03-31/functions/{name}/configuration") => {
+                ask("lambda:UpdateFunctionConfiguration", function(None))
+            }
+            ("PUT", "/2015-03-31/functions/{name}/code") => ask("lambda:UpdateFunctionCode", function(None)),
+            ("POST", "/2015-03-31/functions/{name}/versions") => ask("lambda:PublishVersion", function(None)),
+            ("GET", "/2015-03-31/functions/{name}/versions") => ask("lambda:ListVersionsByFunction", function(None)),
+            ("POST", "/2015-03-31/functions/{name}/aliases") => ask("lambda:CreateAlias", function(None)),
+            ("GET", "/2015-03-31/functions/{name}/aliases") => ask("lambda:ListAliases", function(None)),
+            ("GET", "/2015-03-31/functions/{name}/aliases/{alias}") => ask("lambda:GetAlias", function(None)),
+            ("PUT", "/2015-03-31/functions/{name}/aliases/{alias}") => ask("lambda:UpdateAlias", function(None)),
+            ("DELETE", "/2015-03-31/functions/{name}/aliases/{alias}") => ask("lambda:DeleteAlias", function(None)),
+            ("POST", "/2015-03-31/functions/{name}/invocations") => ask("lambda:InvokeFunction", function(qualifier)),
+            ("PUT", "/2017-10-31/functions/{name}/concurrency") => ask("lambda:PutFunctionConcurrency", function(None)),
+            ("DELETE", "/2017-10-31/functions/{name}/concurrency") => {
+                ask("lambda:DeleteFunctionConcurrency", function(None))
+            }
+            ("GET", "/2019-09-30/functions/{name}/concurrency") => ask("lambda:GetFunctionConcurrency", function(None)),
+            ("PUT", "/2019-09-25/functions/{name}/event-invoke-config") => {
+                ask("lambda:PutFunctionEventInvokeConfig", function(qualifier))
+            }
+            ("POST", "/2019-09-25/functions/{name}/event-invoke-config") => {
+                ask("lambda:UpdateFunctionEventInvokeConfig", function(qualifier))
+            }
+            ("GET", "/2019-09-25/functions/{name}/event-invoke-config") => {
+                ask("lambda:GetFunctionEventInvokeConfig", function(qualifier))
+            }
+            ("DELETE", "/2019-09-25/functions/{name}/event-invoke-config") => {
+                ask("lambda:DeleteFunctionEventInvokeConfig", function(qualifier))
+            }
+            ("GET", "/2019-09-25/functions/{name}/event-invoke-config/list") => {
+                ask("lambda:ListFunctionEventInvokeConfigs", function(None))
+            }
+            ("GET", "/2016-08-19/account-settings" | "/2016-08-19/account-settings/") => {
+                ask("lambda:GetAccountSettings", None)
+            }
+            // Kumo's own operations, named in a `kumo:` namespace of their own.
+            ("GET", "/_kumo/events" | "/_kumo/events/stats") => ask("kumo:ListEvents", None),
+            ("POST", "/_kumo/events/redrive") => ask("kumo:RedriveEvents", None),
+            _ => None,
+        }
+    }
+
+    /// The action and resource of a CloudWatch Logs call.
+    fn logs_ask(&self, target: &str, body: &[u8]) -> Ask {
+        let operation = target.rsplit('.').next().unwrap_or(target);
+        let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let resource = match (body["logGroupName"].as_str(), body["logStreamName"].as_str()) {
+            (Some(group), Some(stream)) => {
+                format!("arn:aws:logs:{}:{}:log-group:{group}:log-stream:{stream}", self.region, self.account)
+            }
+            (Some(group), None) => format!("arn:aws:logs:{}:{}:log-group:{group}:*", self.region, self.account),
+            _ => "*".to_string(),
+        };
+        Ask { action: format!("logs:{operation}"), resource }
+    }
+
+    /// The action and resource of an IAM or STS call. `None`: every caller may
+    /// make it (GetCallerIdentity needs no permission, as on AWS).
+    fn query_ask(&self, service: super::auth::QueryService, form: &str) -> Option<Ask> {
+        let action = percent_decode(form_value(form, "Action").unwrap_or(""));
+        if service == super::auth::QueryService::Sts {
+            return match action.as_str() {
+                "GetCallerIdentity" => None,
+                // AssumeRole is decided by the role's trust policy, in the STS handler.
+                "AssumeRole" => None,
+                other => Some(Ask { action: format!("sts:{other}"), resource: "*".to_string() }),
+            };
+        }
+        let param = |k: &str| form_value(form, k).map(percent_decode);
+        let iam = |kind: &str, name: String| format!("arn:aws:iam::{}:{kind}/{name}", self.account);
+        let resource = if let Some(arn) = param("PolicyArn") {
+            arn
+        } else if let Some(role) = param("RoleName") {
+            iam("role", role)
+        } else if let Some(user) = param("UserName") {
+            iam("user", user)
+        } else if let Some(policy) = param("PolicyName").filter(|_| action == "CreatePolicy") {
+            iam("policy", policy)
+        } else {
+            "*".to_string()
+        };
+        Some(Ask { action: format!("iam:{action}"), resource })
+    }
+
+    fn parsed(&self, document: &str) -> Option<Arc<policy::Policy>> {
+        let mut cache = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(document) {
+            return Some(p.clone());
+        }
+        let parsed = Arc::new(policy::Policy::parse(document, PolicyKind::Identity).ok()?);
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache.insert(document.to_string(), parsed.clone());
+        Some(parsed)
+    }
+
+    /// The policy engine's request for `identity` asking `ask`.
+    pub fn policy_request(&self, identity: &Identity, ask: &Ask, now_ms: i64) -> PolicyRequest {
+        let principal = match &identity.kind {
+            IdentityKind::Root => Principal::root(&identity.account),
+            IdentityKind::User { .. } => {
+                Principal::from_arn(&identity.arn).unwrap_or_else(Principal::anonymous).with_user_id(&identity.user_id)
+            }
+            IdentityKind::AssumedRole { role_arn, .. } => Principal::from_arn(&identity.arn)
+                .unwrap_or_else(Principal::anonymous)
+                .with_role_arn(role_arn)
+                .with_user_id(&identity.user_id),
+        };
+        PolicyRequest::new(principal, &ask.action, &ask.resource, now_ms).with_resource_account(&self.account)
+    }
+
+    /// Decides `ask` for `identity` over its identity-based policies.
+    pub fn decide(&self, identity: &Identity, ask: &Ask, now_ms: i64) -> policy::Decision {
+        let policies: Vec<NamedPolicy> = if identity.is_root() {
+            Vec::new()
+        } else {
+            self.directory
+                .identity_policies(identity)
+                .into_iter()
+                .filter_map(|(label, doc)| self.parsed(&doc).map(|p| NamedPolicy::new(label, (*p).clone())))
+                .collect()
+        };
+        policy::evaluate(&self.policy_request(identity, ask, now_ms), &policies, &[])
+    }
+}
+
+/// `%XX` sequences decoded (and `+` as a space, as in forms); invalid ones kept.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub async fn authorize(State(authz): State<Arc<Authorizer>>, req: Request, next: Next) -> Response {
+    let Some(identity) = req.extensions().get::<Identity>().cloned() else {
+        // Only the open routes skip authentication, and they are not authorised either.
+        return next.run(req).await;
+    };
+    if identity.is_root() {
+        return next.run(req).await;
+    }
+    let protocol = req.extensions().get::<Protocol>().copied().unwrap_or(Protocol::RestJson);
+    let body = req.extensions().get::<SignedBody>().map(|b| b.0.clone()).unwrap_or_default();
+    let query = req.uri().query().unwrap_or("");
+    let ask = match protocol {
+        Protocol::Json11 => {
+            let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+            Some(authz.logs_ask(target, &body))
+        }
+        Protocol::Query(service) => {
+            let form = if req.method() == Method::GET {
+                query.to_string()
+            } else {
+                String::from_utf8_lossy(&body).into_owned()
+            };
+            match authz.query_ask(service, &form) {
+                Some(ask) => Some(ask),
+                None => return next.run(req).await,
+            }
+        }
+        Protocol::RestJson => {
+            let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
+            let name = function_name_in_path(req.uri().path(), &route);
+            authz.lambda_ask(req.method(), &route, name.as_deref(), query, &body)
+        }
+    };
+    let Some(ask) = ask else {
+        // A route without an entry in the table: only the root may use it.
+        let message =
+            format!("User: {} is not authorized to perform this operation: it has no IAM action yet", identity.arn);
+        return error_response(protocol, 403, access_denied_code(protocol), &message);
+    };
+    let decision = authz.decide(&identity, &ask, crate::engine::now_ms());
+    if decision.is_allowed() {
+        return next.run(req).await;
+    }
+    let message = decision.denial_message(&identity.arn, &ask.action, &ask.resource).unwrap_or_default();
+    tracing::info!(principal = %identity.arn, action = %ask.action, resource = %ask.resource, "access denied");
+    tracing::debug!(explanation = %decision.explain(), "why access was denied");
+    error_response(protocol, 403, access_denied_code(protocol), &message)
+}
+
+fn access_denied_code(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Query(_) => "AccessDenied",
+        _ => "AccessDeniedException",
+    }
+}
+
+/// The raw `{name}` segment of a routed path (the 4th segment of every
+/// function route), still percent-encoded.
+fn function_name_in_path(path: &str, route: &str) -> Option<String> {
+    let index = route.split('/').position(|s| s == "{name}")?;
+    path.split('/').nth(index).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_keeps_what_is_not_an_escape() {
+        assert_eq!(percent_decode("a%3Ab"), "a:b");
+        assert_eq!(percent_decode("a+b"), "a b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+    }
+
+    #[test]
+    fn the_function_segment_is_found_by_the_route() {
+        let route = "/2015-03-31/functions/{name}/invocations";
+        assert_eq!(function_name_in_path("/2015-03-31/functions/f%3A1/invocations", route).as_deref(), Some("f%3A1"));
+        assert_eq!(function_name_in_path("/2016-08-19/account-settings", "/2016-08-19/account-settings"), None);
+    }
+}
