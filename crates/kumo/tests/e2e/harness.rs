@@ -50,6 +50,10 @@ impl Server {
         Self::launch(data_dir, args, &[])
     }
 
+    pub fn start_in_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::launch(data_dir, args, env)
+    }
+
     /// Starts the server through a wrapper command (e.g. `setpriv` to run it as another user).
     pub fn start_wrapped(wrapper: &[&str], tmp: tempfile::TempDir, args: &[&str]) -> Server {
         let data_dir = tmp.path().join("data");

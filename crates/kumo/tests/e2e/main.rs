@@ -2,6 +2,7 @@
 //! clients (aws-sdk-lambda, a `lambda_runtime` function, the AWS CLI, boto3).
 
 mod async_invoke;
+mod auth;
 mod bad_input;
 mod cli;
 mod control_plane;
