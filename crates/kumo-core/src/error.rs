@@ -28,6 +28,7 @@ pub enum ErrorCode {
     /// CloudWatch Logs' invalid-parameter error.
     LogsInvalidParameter,
     Serialization,
+    PolicyLengthExceeded,
 }
 
 impl ErrorCode {
@@ -49,6 +50,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::LogsInvalidParameter => "InvalidParameterException",
             ErrorCode::Serialization => "SerializationException",
+            ErrorCode::PolicyLengthExceeded => "PolicyLengthExceededException",
         }
     }
 
@@ -62,7 +64,8 @@ impl ErrorCode {
             | ErrorCode::CodeStorageExceeded
             | ErrorCode::LogsResourceNotFound
             | ErrorCode::LogsInvalidParameter
-            | ErrorCode::Serialization => 400,
+            | ErrorCode::Serialization
+            | ErrorCode::PolicyLengthExceeded => 400,
             ErrorCode::RequestEntityTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::TooManyRequests => 429,

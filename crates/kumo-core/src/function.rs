@@ -125,6 +125,9 @@ pub struct FunctionMeta {
     /// Asynchronous invocation settings by qualifier (`$LATEST`, a version number or an alias).
     #[serde(default)]
     pub event_invoke_configs: BTreeMap<String, crate::event_config::EventInvokeConfig>,
+    /// Resource-based policy documents by qualifier (`""` for the unqualified function).
+    #[serde(default)]
+    pub resource_policies: BTreeMap<String, String>,
 }
 
 /// The optional fields of CreateFunction and UpdateFunctionConfiguration.

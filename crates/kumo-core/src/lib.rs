@@ -9,6 +9,8 @@ pub mod destination;
 pub mod error;
 pub mod event_config;
 pub mod function;
+pub mod function_policy;
+pub mod iam;
 pub mod invoke;
 pub mod logfmt;
 pub mod names;

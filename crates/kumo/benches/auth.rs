@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kumo::api::auth::{Authenticator, Protocol};
-use kumo::api::authorize::{Ask, Authorizer};
+use kumo::api::authorize::{Ask, Authorizer, NoResourcePolicies};
 use kumo::iam::{AuthMode, IamDirectory, Identity, IdentityKind, ResolvedKey};
 use kumo_core::sigv4::{RequestParts, Signer, format_amz_date, sha256_hex};
 
@@ -60,7 +60,7 @@ fn main() {
         ],
     });
     let authenticator = Authenticator::new(AuthMode::Sigv4, "000000000000", "us-east-1", None, directory.clone());
-    let authorizer = Authorizer::new("000000000000", "us-east-1", directory);
+    let authorizer = Authorizer::new("000000000000", "us-east-1", directory, Arc::new(NoResourcePolicies));
 
     let body = br#"{"hello":"world"}"#;
     let payload = sha256_hex(body);

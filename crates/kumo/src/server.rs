@@ -11,6 +11,7 @@ use kumo_core::names::Scope;
 use crate::engine::{Engine, EngineConfig};
 use crate::iam::AuthMode;
 use crate::iam::credentials::{ROOT_CREDENTIALS_FILE, RootKeySource, load_or_create_root_key};
+use crate::iam::service::IamService;
 use crate::store::sqlite::SqliteStore;
 
 /// Everything `kumo serve` is configured with.
@@ -45,6 +46,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let endpoint = format!("http://{addr}");
     let store = Arc::new(SqliteStore::open(&data_dir).context("opening the store")?);
+    let iam = Arc::new(IamService::load(store.clone(), &opts.account_id).await.context("loading IAM")?);
     let engine = Engine::start(
         EngineConfig {
             scope: Scope { partition: "aws".into(), region: opts.region.clone(), account: opts.account_id.clone() },
@@ -108,8 +110,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     println!("Kumo listening on {endpoint} (data dir {})", data_dir.display());
     println!("Point the AWS CLI at it:  aws --endpoint-url {endpoint} --region {} lambda list-functions", opts.region);
 
-    // Until IAM entities exist the directory knows no keys but the root's.
-    let directory: Arc<dyn crate::iam::IamDirectory> = Arc::new(crate::iam::EmptyDirectory);
+    engine.set_execution_roles(Arc::new(crate::iam::execution::LambdaExecutionRoles(iam.clone())));
+    let directory: Arc<dyn crate::iam::IamDirectory> = iam.clone();
     let security = crate::api::Security {
         authenticator: Arc::new(crate::api::auth::Authenticator::new(
             opts.auth,
@@ -118,9 +120,14 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             root_key,
             directory.clone(),
         )),
-        authorizer: Arc::new(crate::api::authorize::Authorizer::new(&opts.account_id, &opts.region, directory)),
+        authorizer: Arc::new(crate::api::authorize::Authorizer::new(
+            &opts.account_id,
+            &opts.region,
+            directory,
+            engine.clone(),
+        )),
     };
-    let app = crate::api::router(engine.clone(), security);
+    let app = crate::api::router(engine.clone(), iam, security);
     let inner_app = app.clone();
     engine.set_api_server(Arc::new(move |listener| {
         let app = inner_app.clone();

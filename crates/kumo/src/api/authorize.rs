@@ -18,10 +18,31 @@ use kumo_core::policy::{self, NamedPolicy, PolicyKind, Principal, Request as Pol
 use super::auth::{Protocol, SignedBody, error_response, form_value};
 use crate::iam::{IamDirectory, Identity, IdentityKind};
 
+/// Where the resource-based policy of a resource is found (a function's, for now).
+pub trait ResourcePolicies: Send + Sync {
+    fn resource_policy(&self, resource_arn: &str) -> Option<String>;
+}
+
+impl ResourcePolicies for crate::engine::Engine {
+    fn resource_policy(&self, resource_arn: &str) -> Option<String> {
+        if resource_arn.starts_with("arn:aws:lambda:") { self.resource_policy_of(resource_arn) } else { None }
+    }
+}
+
+/// No resource has a policy (tests and benchmarks).
+pub struct NoResourcePolicies;
+
+impl ResourcePolicies for NoResourcePolicies {
+    fn resource_policy(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
 pub struct Authorizer {
     account: String,
     region: String,
     directory: Arc<dyn IamDirectory>,
+    resources: Arc<dyn ResourcePolicies>,
     /// Parsed documents by their text: policies change rarely, requests often.
     parsed: Mutex<HashMap<String, Arc<policy::Policy>>>,
 }
@@ -34,11 +55,17 @@ pub struct Ask {
 }
 
 impl Authorizer {
-    pub fn new(account: &str, region: &str, directory: Arc<dyn IamDirectory>) -> Authorizer {
+    pub fn new(
+        account: &str,
+        region: &str,
+        directory: Arc<dyn IamDirectory>,
+        resources: Arc<dyn ResourcePolicies>,
+    ) -> Authorizer {
         Authorizer {
             account: account.to_string(),
             region: region.to_string(),
             directory,
+            resources,
             parsed: Mutex::new(HashMap::new()),
         }
     }
@@ -89,6 +116,11 @@ impl Authorizer {
             ("PUT", "/2015-03-31/functions/{name}/aliases/{alias}") => ask("lambda:UpdateAlias", function(None)),
             ("DELETE", "/2015-03-31/functions/{name}/aliases/{alias}") => ask("lambda:DeleteAlias", function(None)),
             ("POST", "/2015-03-31/functions/{name}/invocations") => ask("lambda:InvokeFunction", function(qualifier)),
+            ("POST", "/2015-03-31/functions/{name}/policy") => ask("lambda:AddPermission", function(qualifier)),
+            ("GET", "/2015-03-31/functions/{name}/policy") => ask("lambda:GetPolicy", function(qualifier)),
+            ("DELETE", "/2015-03-31/functions/{name}/policy/{sid}") => {
+                ask("lambda:RemovePermission", function(qualifier))
+            }
             ("PUT", "/2017-10-31/functions/{name}/concurrency") => ask("lambda:PutFunctionConcurrency", function(None)),
             ("DELETE", "/2017-10-31/functions/{name}/concurrency") => {
                 ask("lambda:DeleteFunctionConcurrency", function(None))
@@ -161,12 +193,12 @@ impl Authorizer {
         Some(Ask { action: format!("iam:{action}"), resource })
     }
 
-    fn parsed(&self, document: &str) -> Option<Arc<policy::Policy>> {
+    fn parsed(&self, document: &str, kind: PolicyKind) -> Option<Arc<policy::Policy>> {
         let mut cache = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = cache.get(document) {
             return Some(p.clone());
         }
-        let parsed = Arc::new(policy::Policy::parse(document, PolicyKind::Identity).ok()?);
+        let parsed = Arc::new(policy::Policy::parse(document, kind).ok()?);
         if cache.len() > 1024 {
             cache.clear();
         }
@@ -189,7 +221,8 @@ impl Authorizer {
         PolicyRequest::new(principal, &ask.action, &ask.resource, now_ms).with_resource_account(&self.account)
     }
 
-    /// Decides `ask` for `identity` over its identity-based policies.
+    /// Decides `ask` for `identity` over its identity-based policies and the
+    /// resource's own policy (either may allow; any explicit deny wins).
     pub fn decide(&self, identity: &Identity, ask: &Ask, now_ms: i64) -> policy::Decision {
         let policies: Vec<NamedPolicy> = if identity.is_root() {
             Vec::new()
@@ -197,10 +230,19 @@ impl Authorizer {
             self.directory
                 .identity_policies(identity)
                 .into_iter()
-                .filter_map(|(label, doc)| self.parsed(&doc).map(|p| NamedPolicy::new(label, (*p).clone())))
+                .filter_map(|(label, doc)| {
+                    self.parsed(&doc, PolicyKind::Identity).map(|p| NamedPolicy::new(label, (*p).clone()))
+                })
                 .collect()
         };
-        policy::evaluate(&self.policy_request(identity, ask, now_ms), &policies, &[])
+        let resource: Vec<NamedPolicy> = self
+            .resources
+            .resource_policy(&ask.resource)
+            .and_then(|doc| self.parsed(&doc, PolicyKind::Resource))
+            .map(|p| NamedPolicy::new(format!("resource-based policy of {}", ask.resource), (*p).clone()))
+            .into_iter()
+            .collect();
+        policy::evaluate(&self.policy_request(identity, ask, now_ms), &policies, &resource)
     }
 }
 

@@ -9,9 +9,13 @@ pub mod auth;
 pub mod authorize;
 pub mod error;
 mod event_config;
+mod iam;
 mod lambda;
 mod logs;
+mod permissions;
+mod query;
 mod shapes;
+mod sts;
 
 use std::sync::Arc;
 
@@ -28,6 +32,7 @@ use crate::engine::Engine;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub iam: Arc<crate::iam::service::IamService>,
 }
 
 /// Reads a request body up to `limit` bytes; `None` when it is larger.
@@ -42,8 +47,8 @@ pub struct Security {
     pub authorizer: Arc<authorize::Authorizer>,
 }
 
-pub fn router(engine: Arc<Engine>, security: Security) -> Router {
-    let state = AppState { engine };
+pub fn router(engine: Arc<Engine>, iam: Arc<crate::iam::service::IamService>, security: Security) -> Router {
+    let state = AppState { engine, iam };
     Router::new()
         .route("/2015-03-31/functions", post(lambda::create_function).get(lambda::list_functions))
         .route("/2015-03-31/functions/", post(lambda::create_function).get(lambda::list_functions))
@@ -60,6 +65,8 @@ pub fn router(engine: Arc<Engine>, security: Security) -> Router {
             get(lambda::get_alias).put(lambda::update_alias).delete(lambda::delete_alias),
         )
         .route("/2015-03-31/functions/{name}/invocations", post(lambda::invoke))
+        .route("/2015-03-31/functions/{name}/policy", post(permissions::add).get(permissions::get))
+        .route("/2015-03-31/functions/{name}/policy/{sid}", axum::routing::delete(permissions::remove))
         .route(
             "/2017-10-31/functions/{name}/concurrency",
             axum::routing::put(lambda::put_concurrency).delete(lambda::delete_concurrency),
@@ -80,7 +87,7 @@ pub fn router(engine: Arc<Engine>, security: Security) -> Router {
         .route("/_kumo/events/stats", get(lambda::async_event_stats))
         .route("/_kumo/events", get(event_config::list_events))
         .route("/_kumo/events/redrive", post(event_config::redrive_events))
-        .route("/", post(logs::dispatch))
+        .route("/", post(query::dispatch).get(query::dispatch))
         .route_layer(middleware::from_fn_with_state(security.authorizer, authorize::authorize))
         .fallback(lambda::unknown_operation)
         .layer(middleware::from_fn_with_state(security.authenticator, auth::authenticate))

@@ -134,6 +134,7 @@ impl Engine {
         let name = r.name;
         let config = FunctionConfig::create(&name, req.patch)?;
         self.check_runtime_available(&config.runtime)?;
+        self.check_role(&config.role)?;
         let _guard = self.control.lock().await;
         if self.read_functions().contains_key(&name) {
             return Err(ApiError::conflict(format!("Function already exist: {name}")));
@@ -284,7 +285,11 @@ impl Engine {
         let name = self.unqualified(raw)?;
         let _guard = self.control.lock().await;
         let current = self.current_at_revision(&name, revision_id.as_deref())?;
+        let role_changes = patch.role.is_some();
         let config = current.latest.config.apply(patch)?;
+        if role_changes {
+            self.check_role(&config.role)?;
+        }
         self.check_runtime_available(&config.runtime)?;
         let latest = self.commit_latest(&name, FunctionVersion { config, ..(*current.latest).clone() }).await?;
         let state = self.current(&name)?;
@@ -414,7 +419,7 @@ impl Engine {
                 if let Some(s) = self.write_functions().get_mut(&name) {
                     s.versions.remove(&n);
                 }
-                self.forget_event_config(&name, &n.to_string()).await?;
+                self.forget_qualifier_settings(&name, &n.to_string()).await?;
                 self.retire_pools(&name, |k| k.version != VersionId::Number(n));
                 self.gc_code(&version.code.sha256_hex);
                 Ok(())
@@ -616,7 +621,7 @@ impl Engine {
         if let Some(s) = self.write_functions().get_mut(&name) {
             s.aliases.remove(alias);
         }
-        self.forget_event_config(&name, alias).await
+        self.forget_qualifier_settings(&name, alias).await
     }
 
     // ----- concurrency -----

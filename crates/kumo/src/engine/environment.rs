@@ -291,6 +291,8 @@ pub struct Environment {
     env_peak_bytes: AtomicU64,
     listener_tasks: Vec<tokio::task::AbortHandle>,
     pub tmp_dir: Option<std::path::PathBuf>,
+    /// When the execution role's credentials given to this environment expire.
+    pub credentials_expire_ms: Option<i64>,
 }
 
 /// The parts a freshly spawned environment is assembled from.
@@ -302,6 +304,7 @@ pub struct NewEnvironment {
     pub freeze_between_invocations: bool,
     pub spawned_at: Instant,
     pub tmp_dir: Option<std::path::PathBuf>,
+    pub credentials_expire_ms: Option<i64>,
 }
 
 impl Environment {
@@ -311,7 +314,16 @@ impl Environment {
         parts: NewEnvironment,
         listener: impl FnOnce(Arc<EnvShared>) -> Vec<tokio::task::AbortHandle>,
     ) -> Arc<Environment> {
-        let NewEnvironment { id, version, sandbox, log, freeze_between_invocations, spawned_at, tmp_dir } = parts;
+        let NewEnvironment {
+            id,
+            version,
+            sandbox,
+            log,
+            freeze_between_invocations,
+            spawned_at,
+            tmp_dir,
+            credentials_expire_ms,
+        } = parts;
         UNDESTROYED.fetch_add(1, Ordering::AcqRel);
         let (init_tx, init_rx) = oneshot::channel();
         let shared = Arc::new(EnvShared {
@@ -338,6 +350,7 @@ impl Environment {
             env_peak_bytes: AtomicU64::new(0),
             listener_tasks,
             tmp_dir,
+            credentials_expire_ms,
         })
     }
 

@@ -97,18 +97,25 @@ impl Engine {
             let arn = self.cfg.scope.qualified_arn(&name, &key);
             return Err(ApiError::not_found(format!("The function {arn} doesn't have an EventInvokeConfig")));
         }
-        self.forget_event_config(&name, &key).await
+        let mut meta = self.current(&name)?.meta;
+        meta.event_invoke_configs.remove(&key);
+        self.store.put_meta(&name, &meta).await.map_err(store_error)?;
+        if let Some(s) = self.write_functions().get_mut(&name) {
+            s.meta = meta;
+        }
+        Ok(())
     }
 
-    /// Drops the configuration of a deleted version or alias (as Lambda does).
-    /// The caller holds the control lock.
-    pub(super) async fn forget_event_config(&self, name: &str, key: &str) -> Result<(), ApiError> {
+    /// Drops the settings of a deleted version or alias (its EventInvokeConfig
+    /// and its resource-based policy, as Lambda does). The caller holds the control lock.
+    pub(super) async fn forget_qualifier_settings(&self, name: &str, key: &str) -> Result<(), ApiError> {
         let Ok(state) = self.current(name) else { return Ok(()) };
-        if !state.meta.event_invoke_configs.contains_key(key) {
+        if !state.meta.event_invoke_configs.contains_key(key) && !state.meta.resource_policies.contains_key(key) {
             return Ok(());
         }
         let mut meta = state.meta;
         meta.event_invoke_configs.remove(key);
+        meta.resource_policies.remove(key);
         self.store.put_meta(name, &meta).await.map_err(store_error)?;
         if let Some(s) = self.write_functions().get_mut(name) {
             s.meta = meta;

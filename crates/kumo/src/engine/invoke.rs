@@ -288,6 +288,12 @@ impl Engine {
         version: &FunctionVersion,
     ) -> Result<Arc<super::environment::Environment>, super::pool::SpawnFailure> {
         self.make_room();
+        let credentials = match self.roles.get() {
+            Some(roles) => Some(roles.session(&version.config.role, &version.name).await.map_err(|message| {
+                super::pool::SpawnFailure { error_type: "Runtime.ExecutionRoleUnavailable", message }
+            })?),
+            None => None,
+        };
         let ctx = SpawnContext {
             sandboxes: &self.sandboxes,
             runtimes: &self.runtimes,
@@ -301,6 +307,7 @@ impl Engine {
             kumo_api: self.kumo_api.get(),
             outbound_network: self.outbound_network(&version.name),
             egress: crate::egress::EgressPolicy { outbound: true, host_loopback: self.cfg.egress_host_loopback },
+            credentials,
         };
         pool.spawn(&ctx).await
     }

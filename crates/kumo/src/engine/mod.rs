@@ -11,7 +11,9 @@ pub mod environment;
 mod envlog;
 mod event_config;
 mod invoke;
+mod permissions;
 mod pool;
+pub mod roles;
 pub mod runtimes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +32,7 @@ pub use async_queue::EventSummary;
 pub use control::{CreateFunction, FunctionView, ListPage, UpdateCode};
 pub use event_config::EventConfigView;
 pub use invoke::{InvokeRequest, InvokeResponse};
+pub use permissions::PolicyView;
 pub use pool::{ApiServer, OUTBOUND_TAG};
 
 use crate::sandbox::{IsolationMode, IsolationPlan, Sandboxes};
@@ -109,6 +112,8 @@ pub struct Engine {
     queue: async_queue::AsyncQueue,
     /// Serves Kumo's API inside environments; set once the HTTP router exists.
     kumo_api: OnceLock<pool::ApiServer>,
+    /// Assumes execution roles (set by `serve`; without it functions run with no credentials).
+    roles: OnceLock<Arc<dyn roles::ExecutionRoles>>,
     functions: RwLock<HashMap<String, FunctionState>>,
     /// Serialises control-plane changes (they are rare; invocations never take it).
     control: tokio::sync::Mutex<()>,
@@ -168,6 +173,7 @@ impl Engine {
             sandboxes,
             queue,
             kumo_api: OnceLock::new(),
+            roles: OnceLock::new(),
             functions: RwLock::new(functions),
             control: tokio::sync::Mutex::new(()),
             concurrency: Mutex::new(concurrency),
@@ -208,6 +214,19 @@ impl Engine {
     /// environments (functions with outbound access reach it at Kumo's usual address).
     pub fn set_api_server(&self, serve: pool::ApiServer) {
         let _ = self.kumo_api.set(serve);
+    }
+
+    /// How execution roles are checked and assumed.
+    pub fn set_execution_roles(&self, roles: Arc<dyn roles::ExecutionRoles>) {
+        let _ = self.roles.set(roles);
+    }
+
+    /// CreateFunction and UpdateFunctionConfiguration: Lambda must be able to assume the role.
+    fn check_role(&self, role_arn: &str) -> Result<(), ApiError> {
+        match self.roles.get() {
+            Some(roles) if !roles.assumable_by_lambda(role_arn) => Err(roles::unassumable_role()),
+            _ => Ok(()),
+        }
     }
 
     /// A function's outbound network setting: allowed unless tagged `kumo:outbound-network=none`.

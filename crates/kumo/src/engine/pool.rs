@@ -42,6 +42,8 @@ pub struct SpawnContext<'a> {
     pub outbound_network: bool,
     /// What outbound connections may reach (`outbound` is overridden per function).
     pub egress: crate::egress::EgressPolicy,
+    /// The execution role's session for this environment.
+    pub credentials: Option<super::roles::RoleCredentials>,
 }
 
 /// Serves Kumo's own API on a listener (one per isolated environment).
@@ -82,8 +84,10 @@ impl Pool {
     /// and lets the rest age out).
     pub fn take_idle(&self) -> Option<Arc<Environment>> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms();
         while let Some(env) = idle.pop() {
-            if !env.is_dead() {
+            let credentials_fresh = env.credentials_expire_ms.is_none_or(|t| t - now > super::roles::REFRESH_MARGIN_MS);
+            if !env.is_dead() && credentials_fresh {
                 return Some(env);
             }
             self.live.fetch_sub(1, Ordering::Relaxed);
@@ -279,6 +283,7 @@ impl Pool {
                 freeze_between_invocations: ctx.freeze,
                 spawned_at,
                 tmp_dir,
+                credentials_expire_ms: ctx.credentials.as_ref().map(|c| c.expiration_ms),
             },
             |shared| {
                 std::iter::once(crate::runtime_api::serve(runtime_listener, shared)).chain(outbound_tasks).collect()
@@ -372,6 +377,12 @@ fn environment_variables(
     ];
     if let Some(tmp) = &paths.tmp {
         env.push(("TMPDIR".into(), tmp.display().to_string()));
+    }
+    // The execution role's session: an unmodified SDK in the function signs with it.
+    if let Some(c) = &ctx.credentials {
+        env.push(("AWS_ACCESS_KEY_ID".into(), c.access_key_id.clone()));
+        env.push(("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key.clone()));
+        env.push(("AWS_SESSION_TOKEN".into(), c.session_token.clone()));
     }
 
     if let Some(exec_env) = runtime::execution_env(&c.runtime) {

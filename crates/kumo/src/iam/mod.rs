@@ -2,6 +2,9 @@
 //! roles and STS sessions) and what it may do.
 
 pub mod credentials;
+pub mod execution;
+pub mod service;
+pub mod store;
 
 /// Whether requests must be signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -186,4 +186,12 @@ pub trait Store: Send + Sync + 'static {
     async fn log_groups(&self, prefix: Option<String>) -> Result<Vec<LogGroupInfo>, StoreError>;
     async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError>;
     async fn metering(&self, function: Option<String>, limit: usize) -> Result<Vec<MeteringRecord>, StoreError>;
+
+    /// Stores (durably) an IAM entity: `kind` is `user`, `role`, `policy`,
+    /// `access_key` or `session`, `body` its JSON.
+    async fn put_iam_entity(&self, kind: &str, key: &str, body: &str) -> Result<(), StoreError>;
+    /// Removes (durably) an IAM entity.
+    async fn delete_iam_entity(&self, kind: &str, key: &str) -> Result<(), StoreError>;
+    /// Every stored IAM entity as (kind, key, body), at start-up.
+    async fn load_iam_entities(&self) -> Result<Vec<(String, String, String)>, StoreError>;
 }

@@ -118,6 +118,16 @@ INSERT INTO async_events_by_arrival
 DROP TABLE async_events;
 ALTER TABLE async_events_by_arrival RENAME TO async_events;
 "#,
+    // IAM users, keys, roles, policies and STS sessions, one JSON body each
+    // (the entities are small and always loaded whole).
+    r#"
+CREATE TABLE iam_entities (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+"#,
 ];
 
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -720,6 +730,37 @@ impl Store for SqliteStore {
                     ephemeral_storage_mb: r.get(14)?,
                 })
             })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn put_iam_entity(&self, kind: &str, key: &str, body: &str) -> Result<(), StoreError> {
+        let (kind, key, body) = (kind.to_string(), key.to_string(), body.to_string());
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO iam_entities (kind, key, body) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body",
+            )?
+            .execute(params![kind, key, body])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_iam_entity(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        let (kind, key) = (kind.to_string(), key.to_string());
+        self.write(move |tx| {
+            tx.prepare_cached("DELETE FROM iam_entities WHERE kind = ?1 AND key = ?2")?.execute(params![kind, key])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_iam_entities(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT kind, key, body FROM iam_entities ORDER BY kind, key")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await

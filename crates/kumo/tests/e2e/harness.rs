@@ -24,6 +24,66 @@ pub struct Server {
     pub output: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// The trust policy that lets Lambda assume a role.
+pub const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// Percent-encodes a form value.
+pub fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Creates `ROLE` (trusting Lambda) with a signed IAM CreateRole over a plain
+/// socket (the harness starts servers outside any async runtime). A server
+/// restarted on its data dir already has it (409); a server whose root key is
+/// not the test key refuses (403): neither matters here.
+fn create_lambda_role(endpoint: &str) {
+    use std::io::Read;
+    let host = endpoint.trim_start_matches("http://");
+    let body = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName=lambda-role&AssumeRolePolicyDocument={}",
+        form_encode(LAMBDA_TRUST)
+    );
+    let payload = kumo_core::sigv4::sha256_hex(body.as_bytes());
+    let base: Vec<(&str, &[u8])> =
+        vec![("host", host.as_bytes()), ("content-type", b"application/x-www-form-urlencoded; charset=utf-8")];
+    let parts = kumo_core::sigv4::RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &base,
+        payload_sha256: &payload,
+    };
+    let signer = kumo_core::sigv4::Signer {
+        access_key_id: ROOT_KEY_ID,
+        secret_access_key: ROOT_SECRET,
+        session_token: None,
+        region: "us-east-1",
+        service: "iam",
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let added = signer.headers(&parts, &kumo_core::sigv4::format_amz_date(now as i64)).expect("sign");
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-www-form-urlencoded; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in added {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to kumo");
+    stream.write_all(request.as_bytes()).expect("send CreateRole");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer.split_whitespace().nth(1).unwrap_or("");
+    assert!(matches!(status, "200" | "409" | "403"), "CreateRole for the test role failed: {answer}");
+}
+
 pub fn kumo_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kumo"))
 }
@@ -105,6 +165,8 @@ impl Server {
             }
         });
         let endpoint = rx.recv_timeout(Duration::from_secs(30)).expect("kumo did not start within 30 s");
+        // Lambda must be able to assume a function's role: every test server has `ROLE`.
+        create_lambda_role(&endpoint);
         Server { child: Some(child), endpoint, data_dir: data_dir.to_path_buf(), _tmp: None, output }
     }
 
