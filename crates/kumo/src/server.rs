@@ -110,7 +110,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     println!("Kumo listening on {endpoint} (data dir {})", data_dir.display());
     println!("Point the AWS CLI at it:  aws --endpoint-url {endpoint} --region {} lambda list-functions", opts.region);
 
-    engine.set_execution_roles(Arc::new(crate::iam::execution::LambdaExecutionRoles(iam.clone())));
+    engine.set_execution_roles(Arc::new(crate::iam::execution::LambdaExecutionRoles::new(iam.clone())));
     let directory: Arc<dyn crate::iam::IamDirectory> = iam.clone();
     let security = crate::api::Security {
         authenticator: Arc::new(crate::api::auth::Authenticator::new(

@@ -468,6 +468,26 @@ mod tests {
     }
 
     #[test]
+    fn a_holder_has_ten_attached_policies_at_most() -> Result<(), IamError> {
+        let mut state = IamState::new("123456789012");
+        let mut r = CountingRandom(9);
+        state.commit(state.create_user("dev", None, 0, &mut r)?);
+        for i in 0..ATTACHED_POLICIES_PER_HOLDER {
+            let p = state.commit(state.create_policy(&format!("p{i}"), None, DOC, None, 0, &mut r)?);
+            state.commit(state.attach_user_policy("dev", &p.arn)?);
+        }
+        let extra = state.commit(state.create_policy("extra", None, DOC, None, 0, &mut r)?);
+        let e = state.attach_user_policy("dev", &extra.arn).err();
+        assert_eq!(
+            e.map(|e| (e.code, e.message)),
+            Some((IamErrorCode::LimitExceeded, "Cannot exceed quota for PoliciesPerUser: 10".into()))
+        );
+        let bad = state.attach_user_policy("dev", "arn:aws:iam::123456789012:role/r").err();
+        assert_eq!(bad.map(|e| e.code), Some(IamErrorCode::InvalidInput));
+        Ok(())
+    }
+
+    #[test]
     fn aws_policies_cannot_be_deleted() {
         let state = IamState::new("123456789012");
         let e = state.delete_policy("arn:aws:iam::aws:policy/AdministratorAccess").err();

@@ -108,13 +108,15 @@ impl IamState {
         if !role.attached_policies.is_empty() {
             return Err(IamError::conflict("Cannot delete entity, must detach all policies first."));
         }
-        // The role goes first: should the session deletions not all land, the
-        // sessions left behind name a role id that no longer exists.
+        // The role goes first: should the session deletions not all land (or
+        // there be more than one batch of them), the sessions left behind name
+        // a role id that no longer exists, resolve to nothing and are pruned later.
         let mut changes = vec![Change::DeleteRole(role.name.clone())];
         changes.extend(
             self.sessions
                 .values()
                 .filter(|s| s.role_id == role.id)
+                .take(PRUNE_BATCH)
                 .map(|s| Change::DeleteSession(s.access_key_id.clone())),
         );
         Ok(Outcome::new((), changes))

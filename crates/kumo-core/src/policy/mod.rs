@@ -25,6 +25,7 @@ mod condition;
 mod document;
 mod evaluate;
 mod explain;
+mod lint;
 mod matcher;
 mod request;
 mod scalars;
@@ -37,6 +38,7 @@ pub use evaluate::{
     AllowBasis, Decision, Mismatch, NamedPolicy, PolicySource, PolicyTrace, StatementRef, StatementTrace, Verdict,
     evaluate, may_assume,
 };
+pub use lint::broad_grants;
 pub use matcher::VariableError;
 pub use request::{Principal, PrincipalKind, Request};
 

@@ -119,7 +119,7 @@ impl Protocol {
     }
 
     /// The signing name a signature for this protocol must be scoped to.
-    fn signing_name(self) -> &'static str {
+    pub fn signing_name(self) -> &'static str {
         match self {
             Protocol::RestJson => "lambda",
             Protocol::Json11 => "logs",

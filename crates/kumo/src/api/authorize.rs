@@ -86,7 +86,8 @@ impl Authorizer {
 
     /// The action and resource of a Lambda (or Kumo) route.
     fn lambda_ask(&self, method: &Method, route: &str, name: Option<&str>, query: &str, body: &[u8]) -> Option<Ask> {
-        let qualifier = form_value(query, "Qualifier");
+        let qualifier = form_value(query, "Qualifier").map(percent_decode);
+        let qualifier = qualifier.as_deref();
         let function = |q: Option<&str>| name.map(|n| self.function_arn(&percent_decode(n), q));
         let ask = |action: &str, resource: Option<String>| {
             Some(Ask { action: action.to_string(), resource: resource.unwrap_or_else(|| "*".to_string()) })
@@ -147,6 +148,11 @@ impl Authorizer {
             // Kumo's own operations, named in a `kumo:` namespace of their own.
             ("GET", "/_kumo/events" | "/_kumo/events/stats") => ask("kumo:ListEvents", None),
             ("POST", "/_kumo/events/redrive") => ask("kumo:RedriveEvents", None),
+            // Explaining a decision reveals a principal's policies: IAM's simulator permission.
+            ("POST", "/_kumo/iam/explain") => {
+                let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+                ask("iam:SimulatePrincipalPolicy", body["Principal"].as_str().map(str::to_string))
+            }
             _ => None,
         }
     }
@@ -224,6 +230,17 @@ impl Authorizer {
     /// Decides `ask` for `identity` over its identity-based policies and the
     /// resource's own policy (either may allow; any explicit deny wins).
     pub fn decide(&self, identity: &Identity, ask: &Ask, now_ms: i64) -> policy::Decision {
+        self.decide_with_context(identity, ask, &[], now_ms)
+    }
+
+    /// [`Authorizer::decide`] with condition keys of the request (`aws:SourceIp`, ...).
+    pub fn decide_with_context(
+        &self,
+        identity: &Identity,
+        ask: &Ask,
+        context: &[(String, Vec<String>)],
+        now_ms: i64,
+    ) -> policy::Decision {
         let policies: Vec<NamedPolicy> = if identity.is_root() {
             Vec::new()
         } else {
@@ -242,7 +259,11 @@ impl Authorizer {
             .map(|p| NamedPolicy::new(format!("resource-based policy of {}", ask.resource), (*p).clone()))
             .into_iter()
             .collect();
-        policy::evaluate(&self.policy_request(identity, ask, now_ms), &policies, &resource)
+        let mut request = self.policy_request(identity, ask, now_ms);
+        for (key, values) in context {
+            request.set_context(key, values.iter().cloned());
+        }
+        policy::evaluate(&request, &policies, &resource)
     }
 }
 

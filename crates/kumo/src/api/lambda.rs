@@ -101,7 +101,20 @@ pub async fn create_function(State(s): State<AppState>, body: Body) -> ApiResult
             tags: body.tags.unwrap_or_default(),
         })
         .await?;
-    Ok(created(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)))
+    let mut resp = created(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single));
+    warn_about_role(&s, &view.version.config.role, &view.version.name, &mut resp);
+    Ok(resp)
+}
+
+/// Tells the caller (header `x-kumo-warning`, shown by `kumo deploy`) and the
+/// server log when a function's role grants `*` actions or resources.
+fn warn_about_role(s: &AppState, role: &str, function: &str, resp: &mut Response) {
+    for warning in s.engine.role_warnings(role) {
+        tracing::warn!(%function, %role, "{warning}");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&warning) {
+            resp.headers_mut().append("x-kumo-warning", v);
+        }
+    }
 }
 
 pub async fn get_function(
@@ -179,7 +192,7 @@ pub async fn update_configuration(
     State(s): State<AppState>,
     Path(name): Path<String>,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let body: shapes::ConfigBody = json_body(body, MAX_SYNC_REQUEST_BYTES, "UpdateFunctionConfiguration").await?;
     if body.layers.as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(AwsError(ApiError::invalid_parameter(
@@ -188,7 +201,9 @@ pub async fn update_configuration(
     }
     let revision = body.revision_id.clone();
     let view = s.engine.update_config(&name, body.into_patch(), revision).await?;
-    Ok(Json(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)))
+    let mut resp = Json(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)).into_response();
+    warn_about_role(&s, &view.version.config.role, &view.version.name, &mut resp);
+    Ok(resp)
 }
 
 pub async fn update_code(State(s): State<AppState>, Path(name): Path<String>, body: Body) -> ApiResult<Json<Value>> {

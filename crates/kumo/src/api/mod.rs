@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authorize;
 pub mod error;
 mod event_config;
+mod explain;
 mod iam;
 mod lambda;
 mod logs;
@@ -33,6 +34,7 @@ use crate::engine::Engine;
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub iam: Arc<crate::iam::service::IamService>,
+    pub authorizer: Arc<authorize::Authorizer>,
 }
 
 /// Reads a request body up to `limit` bytes; `None` when it is larger.
@@ -48,7 +50,7 @@ pub struct Security {
 }
 
 pub fn router(engine: Arc<Engine>, iam: Arc<crate::iam::service::IamService>, security: Security) -> Router {
-    let state = AppState { engine, iam };
+    let state = AppState { engine, iam, authorizer: security.authorizer.clone() };
     Router::new()
         .route("/2015-03-31/functions", post(lambda::create_function).get(lambda::list_functions))
         .route("/2015-03-31/functions/", post(lambda::create_function).get(lambda::list_functions))
@@ -87,6 +89,7 @@ pub fn router(engine: Arc<Engine>, iam: Arc<crate::iam::service::IamService>, se
         .route("/_kumo/events/stats", get(lambda::async_event_stats))
         .route("/_kumo/events", get(event_config::list_events))
         .route("/_kumo/events/redrive", post(event_config::redrive_events))
+        .route("/_kumo/iam/explain", post(explain::explain))
         .route("/", post(query::dispatch).get(query::dispatch))
         .route_layer(middleware::from_fn_with_state(security.authorizer, authorize::authorize))
         .fallback(lambda::unknown_operation)

@@ -181,6 +181,9 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // XML 1.0 has no way to carry other control characters (messages
+            // may quote a refused input verbatim).
+            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -306,6 +309,7 @@ mod tests {
         assert_eq!(form_decode(&url_encode("caf\u{e9} / \n")), "caf\u{e9} / \n");
         assert_eq!(iso_date(1_795_852_800_000), "2026-11-28T08:00:00Z");
         assert_eq!(escape("<a & 'b'>"), "&lt;a &amp; &apos;b&apos;&gt;");
+        assert_eq!(escape("a\u{1}b\n"), "a\u{FFFD}b\n");
     }
 
     #[test]

@@ -44,16 +44,23 @@ pub fn find_credentials(data_dir: &std::path::Path) -> anyhow::Result<Option<Cli
     })
 }
 
-/// Adds a SigV4 signature to `request` (for the service its shape says:
-/// CloudWatch Logs when it carries `X-Amz-Target`, else Lambda).
+/// Adds a SigV4 signature to `request`, for the service its shape says
+/// (as the server decides it: Lambda, CloudWatch Logs, IAM or STS).
 pub fn sign_request(request: &mut reqwest::Request, c: &ClientCredentials, region: &str) -> anyhow::Result<()> {
     let url = request.url().clone();
     let host = match url.port() {
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_string(),
     };
-    let service = if request.headers().contains_key("x-amz-target") { "logs" } else { "lambda" };
     let body = request.body().and_then(|b| b.as_bytes()).unwrap_or_default();
+    let protocol = crate::api::auth::Protocol::of(
+        request.method(),
+        url.path(),
+        url.query().unwrap_or(""),
+        request.headers(),
+        body,
+    );
+    let service = protocol.signing_name();
     let payload = kumo_core::sigv4::sha256_hex(body);
     let mut headers: Vec<(String, Vec<u8>)> =
         request.headers().iter().map(|(n, v)| (n.as_str().to_string(), v.as_bytes().to_vec())).collect();
@@ -161,6 +168,59 @@ impl Client {
             return Ok(Value::Null);
         }
         serde_json::from_slice(&bytes).context("Kumo's answer is not JSON")
+    }
+
+    /// Like [`Client::send_json`], also returning the server's `x-kumo-warning`s.
+    pub async fn send_json_with_warnings(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<(Value, Vec<String>)> {
+        let req =
+            self.http.request(method, self.url(path)).header("content-type", "application/json").body(body.to_string());
+        let resp = self.execute(req).await?;
+        let warnings = resp
+            .headers()
+            .get_all("x-kumo-warning")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        let status = resp.status().as_u16();
+        let code = resp.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let bytes = resp.bytes().await.context("reading Kumo's answer")?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status >= 300 {
+            let message =
+                body.get("Message").or_else(|| body.get("message")).and_then(Value::as_str).unwrap_or("").to_string();
+            return Err(anyhow!(ApiFailure { status, code: code.unwrap_or_else(|| "Error".into()), message }));
+        }
+        Ok((body, warnings))
+    }
+
+    /// An IAM query call: the XML answer, or IAM's error (code and message).
+    pub async fn iam(&self, params: &[(&str, &str)]) -> anyhow::Result<Result<String, ApiFailure>> {
+        let mut form: Vec<String> = vec!["Version=2010-05-08".to_string()];
+        form.extend(params.iter().map(|(k, v)| format!("{k}={}", encode_path(v))));
+        let req = self
+            .http
+            .post(self.url("/"))
+            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .body(form.join("&"));
+        let resp = self.execute(req).await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.context("reading IAM's answer")?;
+        if status < 300 {
+            return Ok(Ok(text));
+        }
+        let tag = |name: &str| {
+            text.split(&format!("<{name}>"))
+                .nth(1)
+                .and_then(|r| r.split(&format!("</{name}>")).next())
+                .unwrap_or("")
+                .to_string()
+        };
+        Ok(Err(ApiFailure { status, code: tag("Code"), message: tag("Message") }))
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {

@@ -26,8 +26,11 @@ pub struct DeployArgs {
     /// e.g. app.handler (required when creating).
     #[arg(long)]
     handler: Option<String>,
-    #[arg(long, default_value = "arn:aws:iam::000000000000:role/lambda-role")]
-    role: String,
+    /// The execution role's ARN; without it, Kumo's default role
+    /// (`kumo-lambda-default`: trusts Lambda, may write its logs) is created
+    /// if needed and used.
+    #[arg(long)]
+    role: Option<String>,
     /// MemorySize in MB.
     #[arg(long)]
     memory: Option<u32>,
@@ -108,16 +111,30 @@ pub async fn run(a: DeployArgs) -> anyhow::Result<ExitCode> {
     let result = if existing {
         let mut out = client.send_json(Method::PUT, &format!("{path}/code"), &json!({"ZipFile": zip_b64})).await?;
         if !config.is_empty() {
-            out = client.send_json(Method::PUT, &format!("{path}/configuration"), &Value::Object(config)).await?;
+            let (updated, warnings) = client
+                .send_json_with_warnings(Method::PUT, &format!("{path}/configuration"), &Value::Object(config))
+                .await?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            out = updated;
         }
         println!("updated {} ({} bytes, CodeSha256 {})", a.name, zip.len(), out["CodeSha256"].as_str().unwrap_or(""));
         out
     } else {
         let mut body = config;
         body.insert("FunctionName".into(), json!(a.name));
-        body.insert("Role".into(), json!(a.role));
+        let role = match &a.role {
+            Some(r) => r.clone(),
+            None => ensure_default_role(&client).await?,
+        };
+        body.insert("Role".into(), json!(role));
         body.insert("Code".into(), json!({"ZipFile": zip_b64}));
-        let out = client.send_json(Method::POST, "/2015-03-31/functions", &Value::Object(body)).await?;
+        let (out, warnings) =
+            client.send_json_with_warnings(Method::POST, "/2015-03-31/functions", &Value::Object(body)).await?;
+        for w in warnings {
+            eprintln!("warning: {w}");
+        }
         println!("created {} ({} bytes, CodeSha256 {})", a.name, zip.len(), out["CodeSha256"].as_str().unwrap_or(""));
         out
     };
@@ -127,4 +144,48 @@ pub async fn run(a: DeployArgs) -> anyhow::Result<ExitCode> {
     }
     let _ = result;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The role `kumo deploy` uses when none is given.
+const DEFAULT_ROLE: &str = "kumo-lambda-default";
+
+/// What the default role may do: write the function's logs, nothing else
+/// (the permissions of AWS's AWSLambdaBasicExecutionRole).
+const DEFAULT_ROLE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"WriteLogs","Effect":"Allow","Action":["logs:CreateLogGroup","logs:CreateLogStream","logs:PutLogEvents"],"Resource":"arn:aws:logs:*:*:*"}]}"#;
+
+const LAMBDA_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// The default role's ARN, creating the role (through IAM, like any client) if it does not exist.
+async fn ensure_default_role(client: &Client) -> anyhow::Result<String> {
+    let get = client.iam(&[("Action", "GetRole"), ("RoleName", DEFAULT_ROLE)]).await?;
+    let xml = match get {
+        Ok(xml) => xml,
+        Err(e) if e.code == "NoSuchEntity" => {
+            let created = client
+                .iam(&[
+                    ("Action", "CreateRole"),
+                    ("RoleName", DEFAULT_ROLE),
+                    ("AssumeRolePolicyDocument", LAMBDA_TRUST),
+                ])
+                .await?
+                .map_err(anyhow::Error::new)?;
+            client
+                .iam(&[
+                    ("Action", "PutRolePolicy"),
+                    ("RoleName", DEFAULT_ROLE),
+                    ("PolicyName", "write-logs"),
+                    ("PolicyDocument", DEFAULT_ROLE_POLICY),
+                ])
+                .await?
+                .map_err(anyhow::Error::new)?;
+            println!("created the execution role {DEFAULT_ROLE} (trusts Lambda; may write its logs)");
+            created
+        }
+        Err(e) => return Err(e.into()),
+    };
+    xml.split("<Arn>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Arn>").next())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("IAM's answer names no role ARN: {xml}"))
 }

@@ -6,6 +6,7 @@ mod deploy;
 mod env;
 mod events;
 mod functions;
+mod iam;
 mod invoke;
 mod logs;
 
@@ -56,6 +57,8 @@ enum Command {
     Events(events::EventsArgs),
     /// Print `export` lines that point the AWS CLI and SDKs at Kumo, with its root credentials.
     Env(env::EnvArgs),
+    /// Identity and access: explain a decision.
+    Iam(iam::IamArgs),
 }
 
 #[derive(clap::Args)]
@@ -214,6 +217,7 @@ pub fn main() -> ExitCode {
             Command::Logs(a) => logs::run(a).await,
             Command::Events(a) => events::run(a).await,
             Command::Env(a) => env::run(&a),
+            Command::Iam(a) => iam::run(a).await,
         }
     });
     match result {

@@ -221,6 +221,12 @@ impl Engine {
         let _ = self.roles.set(roles);
     }
 
+    /// Warnings about a role broader than least privilege (said at
+    /// CreateFunction and UpdateFunctionConfiguration, never refused).
+    pub fn role_warnings(&self, role_arn: &str) -> Vec<String> {
+        self.roles.get().map(|r| r.broad_grants(role_arn)).unwrap_or_default()
+    }
+
     /// CreateFunction and UpdateFunctionConfiguration: Lambda must be able to assume the role.
     fn check_role(&self, role_arn: &str) -> Result<(), ApiError> {
         match self.roles.get() {

@@ -31,6 +31,8 @@ pub trait ExecutionRoles: Send + Sync {
     fn assumable_by_lambda(&self, role_arn: &str) -> bool;
     /// A new session of the role for `function_name` (the session name, as on Lambda).
     async fn session(&self, role_arn: &str, function_name: &str) -> Result<RoleCredentials, String>;
+    /// What the role's policies grant beyond least privilege (`*` actions or resources).
+    fn broad_grants(&self, role_arn: &str) -> Vec<String>;
 }
 
 /// Lambda's refusal of a role it cannot assume.

@@ -343,7 +343,9 @@ fn kumo_cli_deploy_invoke_ls_logs_rm() {
     // First deploy creates the function from the folder.
     std::fs::write(&app, app_py(1)).expect("write app.py");
     let created = kumo(&server, &deploy).ok("kumo deploy (create)");
-    assert!(created.stdout.starts_with("created hello2 "), "{}", created.stdout);
+    // Without --role, deploy makes (once) and uses Kumo's default execution role.
+    assert!(created.stdout.starts_with("created the execution role kumo-lambda-default"), "{}", created.stdout);
+    assert!(created.stdout.lines().any(|l| l.starts_with("created hello2 ")), "{}", created.stdout);
     let ran = kumo(&server, &["invoke", "hello2", r#"{"x":1}"#]).ok("kumo invoke");
     let result: Value = serde_json::from_str(ran.stdout.trim()).expect("kumo invoke prints the result as JSON");
     assert_eq!(result, json!({"version": 1, "x": 1}));

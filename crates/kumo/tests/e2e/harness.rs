@@ -187,6 +187,42 @@ impl Server {
         aws_sdk_lambda::Client::from_conf(conf)
     }
 
+    /// An IAM client signed with the root key.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        self.iam_as(Credentials::new(ROOT_KEY_ID, ROOT_SECRET, None, None, "test"))
+    }
+
+    /// An IAM client signed with other credentials (a user's key, a session's).
+    pub fn iam_as(&self, credentials: Credentials) -> aws_sdk_iam::Client {
+        let conf = aws_sdk_iam::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(credentials)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    }
+
+    /// An STS client signed with the root key.
+    pub fn sts(&self) -> aws_sdk_sts::Client {
+        self.sts_as(Credentials::new(ROOT_KEY_ID, ROOT_SECRET, None, None, "test"))
+    }
+
+    /// An STS client signed with other credentials.
+    pub fn sts_as(&self, credentials: Credentials) -> aws_sdk_sts::Client {
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(credentials)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
+    }
+
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::builder().no_proxy().build().expect("http client")
     }
