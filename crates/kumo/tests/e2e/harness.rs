@@ -347,6 +347,9 @@ pub async fn create_python(client: &aws_sdk_lambda::Client, name: &str, runtime:
         .runtime(runtime.into())
         .handler("app.handler")
         .role(ROLE)
+        // Generous: at 128 MB's CPU share a busy CI machine can take seconds over a
+        // first import; tests of timeouts set their own.
+        .timeout(30)
         .code(
             aws_sdk_lambda::types::FunctionCode::builder().zip_file(Blob::new(fixture_zip(fixture, "app.py"))).build(),
         )

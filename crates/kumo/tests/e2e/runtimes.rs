@@ -35,7 +35,7 @@ async fn python_handler_sees_lambda_context_and_environment() {
     let stream = p["log_stream_name"].as_str().unwrap_or_default();
     assert!(stream.contains("/[$LATEST]") && stream.len() == "2020/03/27/[$LATEST]".len() + 32, "{stream}");
     let remaining = p["remaining_ms"].as_i64().unwrap_or(0);
-    assert!((1..=3000).contains(&remaining), "{remaining}");
+    assert!((1..=30_000).contains(&remaining), "{remaining}");
     assert_eq!(p["env_region"], "us-east-1");
     assert_eq!(p["env_handler"], "app.handler");
     assert_eq!(p["env_custom"], "value");
@@ -50,6 +50,10 @@ async fn python_handler_error_and_import_error() {
     let server = Server::start();
     let lambda = server.lambda();
     create_python(&lambda, "fails", "python3.12", "python/fail.py").await;
+    // The first exception imports traceback: seconds at 128 MB's CPU share on a busy
+    // machine. This test is about the error's shape, so give it a whole CPU.
+    let update = lambda.update_function_configuration().function_name("fails").memory_size(1769);
+    update.send().await.expect("more CPU");
     let (p, err, tail) = invoke(&lambda, "fails", json!({})).await;
     assert_eq!(err.as_deref(), Some("Unhandled"));
     assert_eq!(p["errorType"], "PaymentDeclined");
@@ -102,6 +106,7 @@ async fn node_handler_runs() {
         .runtime(runtime.into())
         .handler("index.handler")
         .role(ROLE)
+        .timeout(30)
         .code(
             aws_sdk_lambda::types::FunctionCode::builder()
                 .zip_file(aws_sdk_lambda::primitives::Blob::new(fixture_zip("node/echo.js", "index.js")))
