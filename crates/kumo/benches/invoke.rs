@@ -32,7 +32,13 @@ fn sign(method: &str, path_and_query: &str, host: &str, headers: &[(&str, &str)]
     all.push(("host", host.as_bytes()));
     let payload = kumo_core::sigv4::sha256_hex(body.as_bytes());
     let parts = kumo_core::sigv4::RequestParts { method, path, query, headers: &all, payload_sha256: &payload };
-    let service = if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")) { "logs" } else { "lambda" };
+    let service = if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-amz-target")) {
+        "logs"
+    } else if path == "/" {
+        "iam"
+    } else {
+        "lambda"
+    };
     let signer = kumo_core::sigv4::Signer {
         access_key_id: ROOT_KEY_ID,
         secret_access_key: ROOT_SECRET,
@@ -153,6 +159,19 @@ impl Conn {
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         elapsed
     }
+}
+
+/// The execution role every bench function runs as (it must exist and trust Lambda).
+async fn create_role(conn: &mut Conn) {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let encoded: String = trust
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect();
+    let form = format!("Action=CreateRole&Version=2010-05-08&RoleName=bench&AssumeRolePolicyDocument={encoded}");
+    let headers = [("content-type", "application/x-www-form-urlencoded")];
+    let (status, body, _) = conn.call("POST", "/", &form, &headers).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
 
 async fn create(conn: &mut Conn, name: &str, runtime: &str, handler: &str, zip: &[u8]) {
@@ -299,6 +318,7 @@ fn main() {
         }
         floor.sort();
         println!("baseline: one HTTP round trip to Kumo doing no work: p50 {:.0} us   p99 {:.0} us", us(pct(&floor, 0.5)), us(pct(&floor, 0.99)));
+        create_role(&mut conn).await;
         // KUMO_BENCH_ONLY=accept: only the durable accept path (for quick A/B runs of the queue).
         if std::env::var("KUMO_BENCH_ONLY").is_ok_and(|v| v == "accept") {
             accept_alone(&mut conn, &server.addr, &zip).await;

@@ -13,10 +13,12 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use kumo_core::names::FunctionRef;
-use kumo_core::policy::{self, NamedPolicy, PolicyKind, Principal, Request as PolicyRequest};
+use kumo_core::policy::{self, NamedPolicy, PolicyKind, Request as PolicyRequest};
 
 use super::auth::{Protocol, SignedBody, error_response, form_value};
-use crate::iam::{IamDirectory, Identity, IdentityKind};
+use super::query::form_decode;
+use crate::iam::service::principal_of;
+use crate::iam::{IamDirectory, Identity};
 
 /// Where the resource-based policy of a resource is found (a function's, for now).
 pub trait ResourcePolicies: Send + Sync {
@@ -86,9 +88,9 @@ impl Authorizer {
 
     /// The action and resource of a Lambda (or Kumo) route.
     fn lambda_ask(&self, method: &Method, route: &str, name: Option<&str>, query: &str, body: &[u8]) -> Option<Ask> {
-        let qualifier = form_value(query, "Qualifier").map(percent_decode);
+        let qualifier = form_value(query, "Qualifier").map(form_decode);
         let qualifier = qualifier.as_deref();
-        let function = |q: Option<&str>| name.map(|n| self.function_arn(&percent_decode(n), q));
+        let function = |q: Option<&str>| name.map(|n| self.function_arn(&form_decode(n), q));
         let ask = |action: &str, resource: Option<String>| {
             Some(Ask { action: action.to_string(), resource: resource.unwrap_or_else(|| "*".to_string()) })
         };
@@ -174,7 +176,7 @@ impl Authorizer {
     /// The action and resource of an IAM or STS call. `None`: every caller may
     /// make it (GetCallerIdentity needs no permission, as on AWS).
     fn query_ask(&self, service: super::auth::QueryService, form: &str) -> Option<Ask> {
-        let action = percent_decode(form_value(form, "Action").unwrap_or(""));
+        let action = form_decode(form_value(form, "Action").unwrap_or(""));
         if service == super::auth::QueryService::Sts {
             return match action.as_str() {
                 "GetCallerIdentity" => None,
@@ -183,7 +185,7 @@ impl Authorizer {
                 other => Some(Ask { action: format!("sts:{other}"), resource: "*".to_string() }),
             };
         }
-        let param = |k: &str| form_value(form, k).map(percent_decode);
+        let param = |k: &str| form_value(form, k).map(form_decode);
         let iam = |kind: &str, name: String| format!("arn:aws:iam::{}:{kind}/{name}", self.account);
         let resource = if let Some(arn) = param("PolicyArn") {
             arn
@@ -214,17 +216,8 @@ impl Authorizer {
 
     /// The policy engine's request for `identity` asking `ask`.
     pub fn policy_request(&self, identity: &Identity, ask: &Ask, now_ms: i64) -> PolicyRequest {
-        let principal = match &identity.kind {
-            IdentityKind::Root => Principal::root(&identity.account),
-            IdentityKind::User { .. } => {
-                Principal::from_arn(&identity.arn).unwrap_or_else(Principal::anonymous).with_user_id(&identity.user_id)
-            }
-            IdentityKind::AssumedRole { role_arn, .. } => Principal::from_arn(&identity.arn)
-                .unwrap_or_else(Principal::anonymous)
-                .with_role_arn(role_arn)
-                .with_user_id(&identity.user_id),
-        };
-        PolicyRequest::new(principal, &ask.action, &ask.resource, now_ms).with_resource_account(&self.account)
+        PolicyRequest::new(principal_of(identity), &ask.action, &ask.resource, now_ms)
+            .with_resource_account(&self.account)
     }
 
     /// Decides `ask` for `identity` over its identity-based policies and the
@@ -265,39 +258,6 @@ impl Authorizer {
         }
         policy::evaluate(&request, &policies, &resource)
     }
-}
-
-/// `%XX` sequences decoded (and `+` as a space, as in forms); invalid ones kept.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 pub async fn authorize(State(authz): State<Arc<Authorizer>>, req: Request, next: Next) -> Response {
@@ -366,15 +326,6 @@ fn function_name_in_path(path: &str, route: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_decoding_keeps_what_is_not_an_escape() {
-        assert_eq!(percent_decode("a%3Ab"), "a:b");
-        assert_eq!(percent_decode("a+b"), "a b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("caf%C3%A9"), "café");
-    }
 
     #[test]
     fn the_function_segment_is_found_by_the_route() {

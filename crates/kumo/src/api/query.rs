@@ -127,7 +127,8 @@ impl Params {
 }
 
 /// `%XX` decoded and `+` as a space, as forms encode them.
-fn form_decode(s: &str) -> String {
+/// `%XX` sequences decoded and `+` as a space, as in forms; invalid escapes kept as they are.
+pub(crate) fn form_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -172,6 +173,7 @@ pub fn iso_date(epoch_ms: i64) -> String {
     format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", p.year, p.month, p.day, p.hour, p.minute, p.second)
 }
 
+/// XML text escaping (also for the error bodies written by `auth.rs`).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

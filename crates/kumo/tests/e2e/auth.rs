@@ -3,21 +3,12 @@
 
 use std::process::Command;
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use serde_json::Value;
 
 use crate::harness::*;
 
 fn lambda_with(server: &Server, key_id: &str, secret: &str) -> aws_sdk_lambda::Client {
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.endpoint)
-        .credentials_provider(Credentials::new(key_id, secret, None, None, "test"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
+    server.lambda_as(aws_sdk_lambda::config::Credentials::new(key_id, secret, None, None, "test"))
 }
 
 /// Status, `x-amzn-ErrorType` and body of a raw answer.
@@ -29,24 +20,8 @@ async fn answer(resp: reqwest::Response) -> (u16, String, String) {
 
 /// A ListFunctions request signed with the root key at `epoch_s`.
 fn signed_at(server: &Server, epoch_s: i64) -> reqwest::RequestBuilder {
-    let host = server.endpoint.trim_start_matches("http://").to_string();
-    let headers: Vec<(&str, &[u8])> = vec![("host", host.as_bytes())];
-    let payload = kumo_core::sigv4::sha256_hex(b"");
-    let parts = kumo_core::sigv4::RequestParts {
-        method: "GET",
-        path: "/2015-03-31/functions",
-        query: "",
-        headers: &headers,
-        payload_sha256: &payload,
-    };
-    let signer = kumo_core::sigv4::Signer {
-        access_key_id: ROOT_KEY_ID,
-        secret_access_key: ROOT_SECRET,
-        session_token: None,
-        region: "us-east-1",
-        service: "lambda",
-    };
-    let added = signer.headers(&parts, &kumo_core::sigv4::format_amz_date(epoch_s)).expect("sign");
+    let host = server.endpoint.trim_start_matches("http://");
+    let added = root_signature(host, "GET", "/2015-03-31/functions", &[], b"", "lambda", epoch_s);
     let mut req = server.http().get(format!("{}/2015-03-31/functions", server.endpoint));
     for (k, v) in added {
         req = req.header(k, v);

@@ -37,6 +37,31 @@ pub fn form_encode(s: &str) -> String {
         .collect()
 }
 
+/// The SigV4 headers (`x-amz-date`, `authorization`) for a request signed with
+/// the root key at `epoch_s`, as an SDK would sign it (host plus those).
+pub fn root_signature(
+    host: &str,
+    method: &str,
+    path: &str,
+    extra_headers: &[(&str, &[u8])],
+    body: &[u8],
+    service: &str,
+    epoch_s: i64,
+) -> Vec<(String, String)> {
+    let mut headers: Vec<(&str, &[u8])> = vec![("host", host.as_bytes())];
+    headers.extend_from_slice(extra_headers);
+    let payload = kumo_core::sigv4::sha256_hex(body);
+    let parts = kumo_core::sigv4::RequestParts { method, path, query: "", headers: &headers, payload_sha256: &payload };
+    let signer = kumo_core::sigv4::Signer {
+        access_key_id: ROOT_KEY_ID,
+        secret_access_key: ROOT_SECRET,
+        session_token: None,
+        region: "us-east-1",
+        service,
+    };
+    signer.headers(&parts, &kumo_core::sigv4::format_amz_date(epoch_s)).expect("sign")
+}
+
 /// Creates `ROLE` (trusting Lambda) with a signed IAM CreateRole over a plain
 /// socket (the harness starts servers outside any async runtime). A server
 /// restarted on its data dir already has it (409); a server whose root key is
@@ -48,25 +73,10 @@ fn create_lambda_role(endpoint: &str) {
         "Action=CreateRole&Version=2010-05-08&RoleName=lambda-role&AssumeRolePolicyDocument={}",
         form_encode(LAMBDA_TRUST)
     );
-    let payload = kumo_core::sigv4::sha256_hex(body.as_bytes());
-    let base: Vec<(&str, &[u8])> =
-        vec![("host", host.as_bytes()), ("content-type", b"application/x-www-form-urlencoded; charset=utf-8")];
-    let parts = kumo_core::sigv4::RequestParts {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: &base,
-        payload_sha256: &payload,
-    };
-    let signer = kumo_core::sigv4::Signer {
-        access_key_id: ROOT_KEY_ID,
-        secret_access_key: ROOT_SECRET,
-        session_token: None,
-        region: "us-east-1",
-        service: "iam",
-    };
+    let content_type: &[u8] = b"application/x-www-form-urlencoded; charset=utf-8";
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
-    let added = signer.headers(&parts, &kumo_core::sigv4::format_amz_date(now as i64)).expect("sign");
+    let added =
+        root_signature(host, "POST", "/", &[("content-type", content_type)], body.as_bytes(), "iam", now as i64);
     let mut request = format!(
         "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/x-www-form-urlencoded; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
         body.len()
@@ -171,11 +181,16 @@ impl Server {
     }
 
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        self.lambda_as(Credentials::new(ROOT_KEY_ID, ROOT_SECRET, None, None, "test"))
+    }
+
+    /// A Lambda client signed with other credentials (a user's key, a wrong secret).
+    pub fn lambda_as(&self, credentials: Credentials) -> aws_sdk_lambda::Client {
         let conf = aws_sdk_lambda::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new(ROOT_KEY_ID, ROOT_SECRET, None, None, "test"))
+            .credentials_provider(credentials)
             .http_client(aws_smithy_http_client::Builder::new().build_http())
             .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
             .timeout_config(

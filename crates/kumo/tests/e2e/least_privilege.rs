@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_lambda::config::Credentials;
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::json;
 
@@ -12,27 +12,11 @@ use crate::harness::*;
 const ACCOUNT: &str = "000000000000";
 
 fn lambda_as(server: &Server, key: &str, secret: &str) -> aws_sdk_lambda::Client {
-    let conf = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.endpoint)
-        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_lambda::Client::from_conf(conf)
+    server.lambda_as(Credentials::new(key, secret, None, None, "test"))
 }
 
 fn iam_as(server: &Server, key: &str, secret: &str) -> aws_sdk_iam::Client {
-    let conf = aws_sdk_iam::Config::builder()
-        .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
-        .region(aws_sdk_iam::config::Region::new("us-east-1"))
-        .endpoint_url(&server.endpoint)
-        .credentials_provider(aws_sdk_iam::config::Credentials::new(key, secret, None, None, "test"))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(aws_sdk_iam::config::retry::RetryConfig::disabled())
-        .build();
-    aws_sdk_iam::Client::from_conf(conf)
+    server.iam_as(Credentials::new(key, secret, None, None, "test"))
 }
 
 /// The HTTP status and the message of a refused call.
@@ -140,38 +124,17 @@ async fn a_user_allowed_one_invoke_can_do_that_and_nothing_else() {
     assert!(dev.invoke().function_name("other").payload(Blob::new("{}")).send().await.is_err());
 
     // `kumo iam explain` says which statement decided, and exits 1 on a denial.
-    let out = server
-        .cli()
-        .args([
-            "iam",
-            "explain",
-            "--principal",
-            &dev_arn,
-            "--action",
-            "lambda:InvokeFunction",
-            "--resource",
-            &other_arn,
-        ])
-        .output()
-        .expect("kumo iam explain");
+    let explain = |resource: &str| {
+        let args =
+            ["iam", "explain", "--principal", &dev_arn, "--action", "lambda:InvokeFunction", "--resource", resource];
+        server.cli().args(args).output().expect("kumo iam explain")
+    };
+    let out = explain(&other_arn);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("InvokeOne"), "{text}");
     assert!(text.contains(&denied("lambda:InvokeFunction", &other_arn, &dev_arn)), "{text}");
-    let out = server
-        .cli()
-        .args([
-            "iam",
-            "explain",
-            "--principal",
-            &dev_arn,
-            "--action",
-            "lambda:InvokeFunction",
-            "--resource",
-            &allowed_arn,
-        ])
-        .output()
-        .expect("kumo iam explain");
+    let out = explain(&allowed_arn);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
