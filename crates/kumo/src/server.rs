@@ -132,11 +132,15 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     engine.set_api_server(Arc::new(move |listener| {
         let app = inner_app.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
         })
         .abort_handle()
     }));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    // The peer address becomes the `aws:SourceIp` condition key.
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
     println!("Kumo is stopping: waiting for in-flight invocations");
     engine.shutdown().await;
     println!("Kumo stopped");

@@ -299,7 +299,12 @@ pub async fn authorize(State(authz): State<Arc<Authorizer>>, req: Request, next:
             format!("User: {} is not authorized to perform this operation: it has no IAM action yet", identity.arn);
         return error_response(protocol, 403, access_denied_code(protocol), &message);
     };
-    let decision = authz.decide(&identity, &ask, crate::engine::now_ms());
+    // The request's own condition keys: where it came from, and that it is plain HTTP.
+    let mut context = vec![("aws:SecureTransport".to_string(), vec!["false".to_string()])];
+    if let Some(peer) = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        context.push(("aws:SourceIp".to_string(), vec![peer.0.ip().to_string()]));
+    }
+    let decision = authz.decide_with_context(&identity, &ask, &context, crate::engine::now_ms());
     if decision.is_allowed() {
         return next.run(req).await;
     }

@@ -136,6 +136,19 @@ async fn a_user_allowed_one_invoke_can_do_that_and_nothing_else() {
     assert!(text.contains(&denied("lambda:InvokeFunction", &other_arn, &dev_arn)), "{text}");
     let out = explain(&allowed_arn);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Conditions see the request: its source address (loopback here) and plain HTTP.
+    let from = |cidr: &str| {
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:ListFunctions", "Resource": "*",
+            "Condition": {"IpAddress": {"aws:SourceIp": cidr}, "Bool": {"aws:SecureTransport": "false"}}}]})
+        .to_string()
+    };
+    let put = iam.put_user_policy().user_name("dev").policy_name("list").policy_document(from("10.0.0.0/8"));
+    put.send().await.expect("policy");
+    assert!(dev.list_functions().send().await.is_err(), "not from 10.0.0.0/8");
+    let put = iam.put_user_policy().user_name("dev").policy_name("list").policy_document(from("127.0.0.0/8"));
+    put.send().await.expect("policy");
+    assert!(dev.list_functions().send().await.is_ok(), "from loopback");
 }
 
 /// The python3.x whose interpreter has boto3 (CI installs it for `python3`).
