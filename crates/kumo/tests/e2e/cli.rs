@@ -145,6 +145,9 @@ impl AwsCli {
     }
 }
 
+/// The role the README's walkthrough creates and uses.
+const README_ROLE: &str = "arn:aws:iam::000000000000:role/lambda-role";
+
 /// The README walkthrough, step by step, with the real AWS CLI.
 #[test]
 fn aws_cli_readme_walkthrough() {
@@ -154,6 +157,14 @@ fn aws_cli_readme_walkthrough() {
     let zip = fixture_zip("python/echo.py", "app.py");
     std::fs::write(tmp.path().join("fn.zip"), &zip).expect("write fn.zip");
     let aws = AwsCli::new(&server, tmp.path());
+
+    // The README's first step: an execution role Lambda may assume.
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let role = aws
+        .run(&["iam", "create-role", "--role-name", "lambda-role", "--assume-role-policy-document", trust])
+        .ok("aws iam create-role")
+        .json();
+    assert_eq!(role["Role"]["Arn"], README_ROLE);
 
     // create-function prints the new FunctionConfiguration.
     let created = aws
@@ -167,7 +178,7 @@ fn aws_cli_readme_walkthrough() {
             "--handler",
             "app.handler",
             "--role",
-            ROLE,
+            README_ROLE,
             "--zip-file",
             "fileb://fn.zip",
         ])
@@ -177,7 +188,7 @@ fn aws_cli_readme_walkthrough() {
     assert_eq!(created["FunctionArn"], "arn:aws:lambda:us-east-1:000000000000:function:hello");
     assert_eq!(created["Runtime"], runtime.as_str());
     assert_eq!(created["Handler"], "app.handler");
-    assert_eq!(created["Role"], ROLE);
+    assert_eq!(created["Role"], README_ROLE);
     assert_eq!(created["CodeSize"], zip.len());
     assert_eq!(created["Version"], "$LATEST");
 

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_lambda::primitives::Blob;
 
-pub const ROLE: &str = "arn:aws:iam::000000000000:role/lambda-role";
+/// The execution role every test server has from the start (the README's own
+/// walkthrough creates `lambda-role` itself, as a user does).
+pub const ROLE: &str = "arn:aws:iam::000000000000:role/kumo-test-role";
 
 /// The account root's key every test server is started with.
 pub const ROOT_KEY_ID: &str = "AKIAKUMOTESTROOT0001";
@@ -70,7 +72,7 @@ fn create_lambda_role(endpoint: &str) {
     use std::io::Read;
     let host = endpoint.trim_start_matches("http://");
     let body = format!(
-        "Action=CreateRole&Version=2010-05-08&RoleName=lambda-role&AssumeRolePolicyDocument={}",
+        "Action=CreateRole&Version=2010-05-08&RoleName=kumo-test-role&AssumeRolePolicyDocument={}",
         form_encode(LAMBDA_TRUST)
     );
     let content_type: &[u8] = b"application/x-www-form-urlencoded; charset=utf-8";

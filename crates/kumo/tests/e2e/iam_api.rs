@@ -183,7 +183,7 @@ async fn iam_roles_with_trust_policies_and_attached_policies() {
     assert_eq!(got.description(), Some("runs functions"));
     assert_eq!(got.max_session_duration(), Some(7200));
     let roles = iam.list_roles().send().await.expect("list roles");
-    // The harness's own lambda-role is there too.
+    // The harness's own kumo-test-role is there too.
     assert!(roles.roles().iter().any(|r| r.role_name() == "exec"));
 
     iam.put_role_policy()
@@ -497,7 +497,10 @@ async fn iam_answers_get_requests_and_root_without_auth() {
         .await
         .expect("list roles");
     let body = resp.text().await.expect("body");
-    assert!(body.contains("<ListRolesResult><Roles><member><Path>/</Path><RoleName>lambda-role</RoleName>"), "{body}");
+    assert!(
+        body.contains("<ListRolesResult><Roles><member><Path>/</Path><RoleName>kumo-test-role</RoleName>"),
+        "{body}"
+    );
     // CloudWatch Logs still answers on the same path.
     let resp = http
         .post(format!("{}/", server.endpoint))
@@ -537,7 +540,7 @@ fn iam_through_the_aws_cli() {
     let listed = aws(&["iam", "list-users"]);
     assert_eq!(listed["Users"][0]["UserName"], "cli-user");
     // The CLI decodes the URL-encoded trust policy back into JSON.
-    let role = aws(&["iam", "get-role", "--role-name", "lambda-role"]);
+    let role = aws(&["iam", "get-role", "--role-name", "kumo-test-role"]);
     assert_eq!(role["Role"]["AssumeRolePolicyDocument"], json(LAMBDA_TRUST));
     let me = aws(&["sts", "get-caller-identity"]);
     assert_eq!(me["Arn"], "arn:aws:iam::000000000000:root");
