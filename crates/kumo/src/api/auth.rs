@@ -241,6 +241,15 @@ impl Authenticator {
         protocol: Protocol,
         now_ms: i64,
     ) -> Result<Identity, Refusal> {
+        let signer = self.identify(request, protocol, now_ms)?;
+        self.verify(request, protocol, &signer)?;
+        Ok(signer.identity)
+    }
+
+    /// Everything that needs no body: the signature's form, its time, its
+    /// scope and its key. A request refused here is refused before Kumo reads
+    /// (and buffers, up to 70 MB) a byte of its body.
+    pub fn identify(&self, request: &RequestParts<'_>, protocol: Protocol, now_ms: i64) -> Result<Signer, Refusal> {
         let service = protocol.signing_name();
         // IAM is a global service: clients sign it for us-east-1 whatever Kumo's region.
         let region = if service == "iam" { None } else { Some(self.region.as_str()) };
@@ -283,14 +292,44 @@ impl Authenticator {
                 .or_insert_with(|| sigv4::signing_key(&secret, &c.date, &c.region, &c.service))
                 .clone()
         };
-        if let Err(e) = sigv4::verify(request, &parsed, &key) {
-            if let SigV4Error::SignatureMismatch { canonical_request, string_to_sign } = &e {
-                tracing::debug!(access_key = %key_id, %canonical_request, %string_to_sign, "signature mismatch");
-            }
-            return Err(Refusal::from_sigv4(&e, protocol));
-        }
-        Ok(identity)
+        Ok(Signer { parsed, identity, key })
     }
+
+    /// The signature over the whole request, body included.
+    pub fn verify(&self, request: &RequestParts<'_>, protocol: Protocol, signer: &Signer) -> Result<(), Refusal> {
+        sigv4::verify(request, &signer.parsed, &signer.key).map_err(|e| {
+            if let SigV4Error::SignatureMismatch { canonical_request, string_to_sign } = &e {
+                let key = &signer.parsed.credential.access_key_id;
+                tracing::debug!(access_key = %key, %canonical_request, %string_to_sign, "signature mismatch");
+            }
+            Refusal::from_sigv4(&e, protocol)
+        })
+    }
+}
+
+/// A request's signature whose key is known, not yet checked against the body.
+pub struct Signer {
+    parsed: sigv4::ParsedSignature,
+    pub identity: Identity,
+    key: SigningKey,
+}
+
+/// The protocol as far as it can be told without the body: for IAM and STS
+/// (both `POST /` with a form) the signature's own scope says which service
+/// the client means; the body's `Action` must agree (checked after reading it).
+fn protocol_before_body(parts: &axum::http::request::Parts) -> Protocol {
+    let query = parts.uri.query().unwrap_or("");
+    let protocol = Protocol::of(&parts.method, parts.uri.path(), query, &parts.headers, &[]);
+    if protocol != Protocol::Query(QueryService::Iam) || form_value(query, "Action").is_some() {
+        return protocol;
+    }
+    let authorization = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if authorization.contains("/sts/aws4_request") { Protocol::Query(QueryService::Sts) } else { protocol }
+}
+
+fn refuse(protocol: Protocol, refusal: &Refusal, path: &str) -> Response {
+    tracing::debug!(code = refusal.code, message = %refusal.message, path, "request refused");
+    error_response(protocol, refusal.status, refusal.code, &refusal.message)
 }
 
 pub async fn authenticate(State(auth): State<Arc<Authenticator>>, req: Request, next: Next) -> Response {
@@ -307,17 +346,42 @@ pub async fn authenticate(State(auth): State<Arc<Authenticator>>, req: Request, 
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
+    let early = protocol_before_body(&parts);
+    let now = crate::engine::now_ms();
+    let signer = match auth.mode {
+        AuthMode::None => None,
+        AuthMode::Sigv4 => {
+            let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+            let query = parts.uri.query().unwrap_or("");
+            let request = RequestParts {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query,
+                headers: &headers,
+                payload_sha256: "",
+            };
+            match auth.identify(&request, early, now) {
+                Ok(signer) => Some(signer),
+                Err(refusal) => return refuse(early, &refusal, parts.uri.path()),
+            }
+        }
+    };
     let Ok(bytes) = axum::body::to_bytes(body, MAX_SIGNED_BODY).await else {
-        let protocol =
-            Protocol::of(&parts.method, parts.uri.path(), parts.uri.query().unwrap_or(""), &parts.headers, &[]);
         let message = format!("Request must be smaller than {MAX_SIGNED_BODY} bytes");
-        return error_response(protocol, 413, "RequestEntityTooLargeException", &message);
+        return error_response(early, 413, "RequestEntityTooLargeException", &message);
     };
     let query = parts.uri.query().unwrap_or("");
     let protocol = Protocol::of(&parts.method, parts.uri.path(), query, &parts.headers, &bytes);
-    let identity = match auth.mode {
-        AuthMode::None => Identity::root(&auth.account, None),
-        AuthMode::Sigv4 => {
+    let identity = match signer {
+        None => Identity::root(&auth.account, None),
+        Some(signer) => {
+            if protocol != early {
+                // Signed for IAM, asking STS (or the reverse): the scope names the wrong service.
+                let scope = SigV4Error::WrongScope {
+                    faults: vec![sigv4::ScopeFault::Service { expected: protocol.signing_name().to_string() }],
+                };
+                return refuse(protocol, &Refusal::from_sigv4(&scope, protocol), parts.uri.path());
+            }
             let headers: Vec<(&str, &[u8])> = parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
             let payload = sigv4::sha256_hex(&bytes);
             let request = RequestParts {
@@ -327,13 +391,10 @@ pub async fn authenticate(State(auth): State<Arc<Authenticator>>, req: Request, 
                 headers: &headers,
                 payload_sha256: &payload,
             };
-            match auth.authenticate(&request, protocol, crate::engine::now_ms()) {
-                Ok(identity) => identity,
-                Err(refusal) => {
-                    tracing::debug!(code = refusal.code, message = %refusal.message, path = parts.uri.path(), "request refused");
-                    return error_response(protocol, refusal.status, refusal.code, &refusal.message);
-                }
+            if let Err(refusal) = auth.verify(&request, protocol, &signer) {
+                return refuse(protocol, &refusal, parts.uri.path());
             }
+            signer.identity
         }
     };
     parts.extensions.insert(identity);
