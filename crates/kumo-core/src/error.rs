@@ -29,6 +29,8 @@ pub enum ErrorCode {
     LogsInvalidParameter,
     Serialization,
     PolicyLengthExceeded,
+    /// A synchronous invocation stopped as a recursive loop.
+    RecursiveInvocation,
 }
 
 impl ErrorCode {
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::LogsInvalidParameter => "InvalidParameterException",
             ErrorCode::Serialization => "SerializationException",
             ErrorCode::PolicyLengthExceeded => "PolicyLengthExceededException",
+            ErrorCode::RecursiveInvocation => "RecursiveInvocationException",
         }
     }
 
@@ -65,7 +68,8 @@ impl ErrorCode {
             | ErrorCode::LogsResourceNotFound
             | ErrorCode::LogsInvalidParameter
             | ErrorCode::Serialization
-            | ErrorCode::PolicyLengthExceeded => 400,
+            | ErrorCode::PolicyLengthExceeded
+            | ErrorCode::RecursiveInvocation => 400,
             ErrorCode::RequestEntityTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::TooManyRequests => 429,

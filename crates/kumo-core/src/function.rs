@@ -128,6 +128,9 @@ pub struct FunctionMeta {
     /// Resource-based policy documents by qualifier (`""` for the unqualified function).
     #[serde(default)]
     pub resource_policies: BTreeMap<String, String>,
+    /// What Kumo does with a recursive loop through this function (PutFunctionRecursionConfig).
+    #[serde(default)]
+    pub recursive_loop: crate::lineage::RecursiveLoop,
 }
 
 /// The optional fields of CreateFunction and UpdateFunctionConfiguration.

@@ -12,11 +12,13 @@ pub mod function;
 pub mod function_policy;
 pub mod iam;
 pub mod invoke;
+pub mod lineage;
 pub mod logfmt;
 pub mod names;
 pub mod policy;
 pub mod retry;
 pub mod runtime;
+pub mod s3;
 pub mod sigv4;
 pub mod time;
 

@@ -59,6 +59,8 @@ pub enum Condition {
     Success,
     RetriesExhausted,
     EventAgeExceeded,
+    /// Stopped before it ran: the event went past Lambda's recursion threshold.
+    RecursiveInvocationDetected,
 }
 
 impl Condition {
@@ -67,6 +69,7 @@ impl Condition {
             Condition::Success => "Success",
             Condition::RetriesExhausted => "RetriesExhausted",
             Condition::EventAgeExceeded => "EventAgeExceeded",
+            Condition::RecursiveInvocationDetected => "RecursiveInvocationDetected",
         }
     }
 }

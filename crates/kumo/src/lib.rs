@@ -1,7 +1,7 @@
 //! Kumo: a self-hosted serverless platform that speaks AWS Lambda's APIs.
 //!
 //! The crate is the adapters around [`kumo_core`]: HTTP surfaces ([`api`],
-//! [`runtime_api`]), the [`engine`] that runs invocations, the [`sandbox`]
+//! [`runtime_api`], the S3 protocol in [`objects`]), the [`engine`] that runs invocations, the [`sandbox`]
 //! that starts environments, persistence ([`store`]) and the command line
 //! ([`cli`]). `main.rs` only wires them together.
 
@@ -10,6 +10,7 @@ pub mod cli;
 pub mod egress;
 pub mod engine;
 pub mod iam;
+pub mod objects;
 pub mod runtime_api;
 pub mod sandbox;
 pub mod server;

@@ -46,6 +46,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let endpoint = format!("http://{addr}");
     let store = Arc::new(SqliteStore::open(&data_dir).context("opening the store")?);
+    let sqlite = store.clone();
     let iam = Arc::new(IamService::load(store.clone(), &opts.account_id).await.context("loading IAM")?);
     let engine = Engine::start(
         EngineConfig {
@@ -127,7 +128,21 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             engine.clone(),
         )),
     };
-    let app = crate::api::router(engine.clone(), iam, security);
+    let objects = crate::objects::ObjectStore::open(
+        &data_dir,
+        sqlite,
+        engine.clone(),
+        security.authorizer.clone(),
+        &opts.region,
+        &opts.account_id,
+    )
+    .await
+    .context("opening the object store")?;
+    let s3 = crate::api::S3Surface {
+        service: objects.service(security.authenticator.clone(), security.authorizer.clone()),
+        objects,
+    };
+    let app = crate::api::router(engine.clone(), iam, security, Some(s3));
     let inner_app = app.clone();
     engine.set_api_server(Arc::new(move |listener| {
         let app = inner_app.clone();

@@ -259,27 +259,17 @@ impl Authenticator {
             .map_err(|e| Refusal::from_sigv4(&e, protocol))?;
         sigv4::check(&parsed, &expected, now_ms.div_euclid(1000)).map_err(|e| Refusal::from_sigv4(&e, protocol))?;
         let key_id = &parsed.credential.access_key_id;
-        let (secret, identity) = match &self.root {
-            Some(root) if root.access_key_id == *key_id => {
-                (root.secret_access_key.clone(), Identity::root(&self.account, Some(key_id.clone())))
+        let key = self.resolve_key(key_id, now_ms).ok_or_else(|| Refusal::invalid_token(protocol))?;
+        if let Some(token) = &key.session_token {
+            let sent = parsed.security_token.as_deref().unwrap_or("");
+            if !bool::from(sent.as_bytes().ct_eq(token.as_bytes())) {
+                return Err(Refusal::invalid_token(protocol));
             }
-            _ => {
-                let resolved = self
-                    .directory
-                    .resolve_access_key(key_id, now_ms)
-                    .ok_or_else(|| Refusal::invalid_token(protocol))?;
-                if let Some(token) = &resolved.session_token {
-                    let sent = parsed.security_token.as_deref().unwrap_or("");
-                    if !bool::from(sent.as_bytes().ct_eq(token.as_bytes())) {
-                        return Err(Refusal::invalid_token(protocol));
-                    }
-                    if resolved.expired {
-                        return Err(Refusal::expired_token());
-                    }
-                }
-                (resolved.secret_access_key, resolved.identity)
+            if key.expired {
+                return Err(Refusal::expired_token());
             }
-        };
+        }
+        let (secret, identity) = (key.secret_access_key, key.identity);
         let c = &parsed.credential;
         let cache_key = (c.access_key_id.clone(), c.date.clone(), c.region.clone(), c.service.clone());
         let key = {
@@ -293,6 +283,19 @@ impl Authenticator {
                 .clone()
         };
         Ok(Signer { parsed, identity, key })
+    }
+
+    /// The secret and identity of an access key: the root's, or one IAM knows.
+    pub fn resolve_key(&self, key_id: &str, now_ms: i64) -> Option<crate::iam::ResolvedKey> {
+        match &self.root {
+            Some(root) if root.access_key_id == key_id => Some(crate::iam::ResolvedKey {
+                secret_access_key: root.secret_access_key.clone(),
+                identity: Identity::root(&self.account, Some(key_id.to_string())),
+                session_token: None,
+                expired: false,
+            }),
+            _ => self.directory.resolve_access_key(key_id, now_ms),
+        }
     }
 
     /// The signature over the whole request, body included.

@@ -144,12 +144,19 @@ impl Authorizer {
             ("GET", "/2019-09-25/functions/{name}/event-invoke-config/list") => {
                 ask("lambda:ListFunctionEventInvokeConfigs", function(None))
             }
+            ("GET", "/2024-08-31/functions/{name}/recursion-config") => {
+                ask("lambda:GetFunctionRecursionConfig", function(None))
+            }
+            ("PUT", "/2024-08-31/functions/{name}/recursion-config") => {
+                ask("lambda:PutFunctionRecursionConfig", function(None))
+            }
             ("GET", "/2016-08-19/account-settings" | "/2016-08-19/account-settings/") => {
                 ask("lambda:GetAccountSettings", None)
             }
             // Kumo's own operations, named in a `kumo:` namespace of their own.
             ("GET", "/_kumo/events" | "/_kumo/events/stats") => ask("kumo:ListEvents", None),
             ("POST", "/_kumo/events/redrive") => ask("kumo:RedriveEvents", None),
+            ("GET", "/_kumo/metrics") => ask("kumo:GetMetrics", None),
             // Explaining a decision reveals a principal's policies: IAM's simulator permission.
             ("POST", "/_kumo/iam/explain") => {
                 let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
@@ -257,6 +264,32 @@ impl Authorizer {
             request.set_context(key, values.iter().cloned());
         }
         policy::evaluate(&request, &policies, &resource)
+    }
+}
+
+impl Authorizer {
+    /// Decides `ask` for an AWS service acting on its own (S3 invoking a
+    /// function for a bucket notification): only the resource's own policy can allow it.
+    pub fn decide_for_service(
+        &self,
+        service: &str,
+        ask: &Ask,
+        context: &[(String, Vec<String>)],
+        now_ms: i64,
+    ) -> policy::Decision {
+        let resource: Vec<NamedPolicy> = self
+            .resources
+            .resource_policy(&ask.resource)
+            .and_then(|doc| self.parsed(&doc, PolicyKind::Resource))
+            .map(|p| NamedPolicy::new(format!("resource-based policy of {}", ask.resource), (*p).clone()))
+            .into_iter()
+            .collect();
+        let mut request = PolicyRequest::new(policy::Principal::service(service), &ask.action, &ask.resource, now_ms)
+            .with_resource_account(&self.account);
+        for (key, values) in context {
+            request.set_context(key, values.iter().cloned());
+        }
+        policy::evaluate(&request, &[], &resource)
     }
 }
 

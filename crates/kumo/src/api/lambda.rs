@@ -109,7 +109,8 @@ pub async fn create_function(State(s): State<AppState>, body: Body) -> ApiResult
 /// Tells the caller (header `x-kumo-warning`, shown by `kumo deploy`) and the
 /// server log when a function's role grants `*` actions or resources.
 fn warn_about_role(s: &AppState, role: &str, function: &str, resp: &mut Response) {
-    for warning in s.engine.role_warnings(role) {
+    let loops = s.objects.as_ref().map(|o| o.loop_warnings(function, role)).unwrap_or_default();
+    for warning in s.engine.role_warnings(role).into_iter().chain(loops) {
         tracing::warn!(%function, %role, "{warning}");
         if let Ok(v) = axum::http::HeaderValue::from_str(&warning) {
             resp.headers_mut().append("x-kumo-warning", v);
@@ -334,6 +335,37 @@ pub async fn delete_concurrency(State(s): State<AppState>, Path(name): Path<Stri
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// GetFunctionRecursionConfig.
+pub async fn get_recursion_config(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"RecursiveLoop": s.engine.recursion_config(&name)?.as_str()})))
+}
+
+/// PutFunctionRecursionConfig.
+pub async fn put_recursion_config(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let body: Value = json_body(body, MAX_SYNC_REQUEST_BYTES, "PutFunctionRecursionConfig").await?;
+    let setting = s.engine.put_recursion_config(&name, body["RecursiveLoop"].as_str()).await?;
+    Ok(Json(json!({"RecursiveLoop": setting.as_str()})))
+}
+
+/// Kumo's own metrics, in Prometheus' text format.
+pub async fn metrics(State(s): State<AppState>) -> Response {
+    let mut out = String::from(
+        "# HELP kumo_recursive_invocations_dropped_total Events stopped as recursive loops (Lambda's RecursiveInvocationsDropped).\n# TYPE kumo_recursive_invocations_dropped_total counter\n",
+    );
+    for (function, n) in s.engine.recursive_invocations_dropped() {
+        out.push_str(&format!("kumo_recursive_invocations_dropped_total{{function=\"{function}\"}} {n}\n"));
+    }
+    out.push_str(&format!(
+        "# HELP kumo_async_events_outstanding Asynchronous events accepted and not finished.\n# TYPE kumo_async_events_outstanding gauge\nkumo_async_events_outstanding {}\n",
+        s.engine.async_events_outstanding()
+    ));
+    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+}
+
 /// Kumo's own: how many asynchronous events are accepted and not finished.
 pub async fn async_event_stats(State(s): State<AppState>) -> Json<Value> {
     Json(json!({"outstanding": s.engine.async_events_outstanding()}))
@@ -415,6 +447,7 @@ pub async fn invoke(
     State(s): State<AppState>,
     Path(name): Path<String>,
     Query(q): Params,
+    identity: Option<axum::Extension<crate::iam::Identity>>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -465,6 +498,10 @@ pub async fn invoke(
             return Err(AwsError(ApiError::new(ErrorCode::RequestEntityTooLarge, message)));
         }
     };
+    let caller_lineage = s.engine.caller_lineage(&crate::engine::Caller {
+        trace_header: header(&headers, "x-amzn-trace-id"),
+        access_key_id: identity.as_ref().and_then(|i| i.access_key_id.as_deref()),
+    });
     let resp = s
         .engine
         .invoke(InvokeRequest {
@@ -474,6 +511,7 @@ pub async fn invoke(
             payload,
             log_tail: log_tail && invocation_type == InvocationType::RequestResponse,
             client_context,
+            caller_lineage,
         })
         .await?;
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);

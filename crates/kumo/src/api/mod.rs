@@ -14,7 +14,7 @@ mod iam;
 mod lambda;
 mod logs;
 mod permissions;
-mod query;
+pub(crate) mod query;
 mod shapes;
 mod sts;
 
@@ -35,6 +35,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub iam: Arc<crate::iam::service::IamService>,
     pub authorizer: Arc<authorize::Authorizer>,
+    /// The object store (absent in tests and benchmarks that serve Lambda only).
+    pub objects: Option<Arc<crate::objects::ObjectStore>>,
 }
 
 /// Reads a request body up to `limit` bytes; `None` when it is larger.
@@ -49,8 +51,25 @@ pub struct Security {
     pub authorizer: Arc<authorize::Authorizer>,
 }
 
-pub fn router(engine: Arc<Engine>, iam: Arc<crate::iam::service::IamService>, security: Security) -> Router {
-    let state = AppState { engine, iam, authorizer: security.authorizer.clone() };
+/// The S3 side of the port: the object store and the s3s service over it.
+#[derive(Clone)]
+pub struct S3Surface {
+    pub objects: Arc<crate::objects::ObjectStore>,
+    pub service: s3s::service::S3Service,
+}
+
+pub fn router(
+    engine: Arc<Engine>,
+    iam: Arc<crate::iam::service::IamService>,
+    security: Security,
+    s3: Option<S3Surface>,
+) -> Router {
+    let state = AppState {
+        engine,
+        iam,
+        authorizer: security.authorizer.clone(),
+        objects: s3.as_ref().map(|s| s.objects.clone()),
+    };
     Router::new()
         .route("/2015-03-31/functions", post(lambda::create_function).get(lambda::list_functions))
         .route("/2015-03-31/functions/", post(lambda::create_function).get(lambda::list_functions))
@@ -82,11 +101,16 @@ pub fn router(engine: Arc<Engine>, iam: Arc<crate::iam::service::IamService>, se
                 .delete(event_config::delete),
         )
         .route("/2019-09-25/functions/{name}/event-invoke-config/list", get(event_config::list))
+        .route(
+            "/2024-08-31/functions/{name}/recursion-config",
+            get(lambda::get_recursion_config).put(lambda::put_recursion_config),
+        )
         .route("/2016-08-19/account-settings", get(lambda::account_settings))
         .route("/2016-08-19/account-settings/", get(lambda::account_settings))
         .route("/_kumo/code/{file}", get(lambda::download_code))
         .route("/_kumo/health", get(|| async { "ok" }))
         .route("/_kumo/events/stats", get(lambda::async_event_stats))
+        .route("/_kumo/metrics", get(lambda::metrics))
         .route("/_kumo/events", get(event_config::list_events))
         .route("/_kumo/events/redrive", post(event_config::redrive_events))
         .route("/_kumo/iam/explain", post(explain::explain))
@@ -95,7 +119,21 @@ pub fn router(engine: Arc<Engine>, iam: Arc<crate::iam::service::IamService>, se
         .fallback(lambda::unknown_operation)
         .layer(middleware::from_fn_with_state(security.authenticator, auth::authenticate))
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(s3.map(|s| s.service), route_s3))
         .with_state(state)
+}
+
+/// Hands S3 requests (by signature scope, host or path) to the object store;
+/// everything else goes on to the Lambda, IAM, STS and Logs routes.
+async fn route_s3(
+    axum::extract::State(s3): axum::extract::State<Option<s3s::service::S3Service>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match s3 {
+        Some(service) if crate::objects::is_s3_request(&req) => crate::objects::serve(&service, req).await,
+        _ => next.run(req).await,
+    }
 }
 
 /// Every response carries `x-amzn-RequestId`, as AWS's do.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kumo_core::ApiError;
+use kumo_core::lineage::Lineage;
 use kumo_core::retry::{Condition, Decision, EventProgress, Outcome, RetryPolicy};
 use tokio::sync::Notify;
 
@@ -164,9 +165,27 @@ impl Engine {
         qualifier: Option<String>,
         payload: Bytes,
         request_id: String,
+        lineage: Option<Lineage>,
     ) -> Result<(), ApiError> {
+        let event = self.new_event(function, qualifier, payload, request_id, lineage);
+        self.store.put_event(&event).await.map_err(store_error)?;
+        self.accept_committed_events(vec![event]);
+        Ok(())
+    }
+
+    /// An event ready to be stored: the caller commits it (alone, or in the
+    /// same transaction as the write that caused it) and then hands it to
+    /// [`Engine::accept_committed_events`].
+    pub fn new_event(
+        &self,
+        function: String,
+        qualifier: Option<String>,
+        payload: Bytes,
+        request_id: String,
+        lineage: Option<Lineage>,
+    ) -> QueuedEvent {
         let now = now_ms();
-        let event = QueuedEvent {
+        QueuedEvent {
             request_id,
             seq: self.queue.next_seq.fetch_add(1, Ordering::Relaxed),
             function,
@@ -176,11 +195,16 @@ impl Engine {
             next_attempt_ms: now,
             state: EventState::Queued,
             last_error: None,
-        };
-        self.store.put_event(&event).await.map_err(store_error)?;
-        self.queue.outstanding.fetch_add(1, Ordering::Relaxed);
-        self.queue.push(event);
-        Ok(())
+            lineage,
+        }
+    }
+
+    /// Starts dispatching events the caller has committed to the store.
+    pub fn accept_committed_events(&self, events: Vec<QueuedEvent>) {
+        for event in events {
+            self.queue.outstanding.fetch_add(1, Ordering::Relaxed);
+            self.queue.push(event);
+        }
     }
 
     /// Loads the stored queue (events in flight at a crash run again) and
@@ -310,6 +334,18 @@ impl Engine {
             tokio::spawn(async move { self.event_finished(event, condition, &config, None).await });
             return None;
         }
+        if !self.recursion_permits(&event.function, event.lineage.as_ref(), &event.request_id) {
+            let mut event = event;
+            event.last_error = Some(format!(
+                "recursive loop detected: this event would be invocation {} of one chain (limit {})",
+                event.lineage.as_ref().map_or(0, |l| l.depth),
+                kumo_core::lineage::MAX_RECURSION_DEPTH
+            ));
+            tokio::spawn(async move {
+                self.event_finished(event, Condition::RecursiveInvocationDetected, &config, None).await
+            });
+            return None;
+        }
         let Ok(target) = self.target(&event.function, event.qualifier.as_deref()) else {
             // The function (or the alias) is gone: like Lambda, nothing is left to run it.
             tracing::warn!(request_id = %event.request_id, function = %event.function, "dropping an event whose function no longer exists");
@@ -358,7 +394,9 @@ impl Engine {
         config: kumo_core::event_config::EventInvokeConfig,
     ) {
         let executed = target.version.version.to_string();
-        let run = self.run(&target, event.payload.clone(), event.request_id.clone(), None, false).await;
+        let run = self
+            .run(&target, event.payload.clone(), event.request_id.clone(), None, false, event.lineage.clone())
+            .await;
         drop(permit);
         let mut response = None;
         let outcome = match run {
@@ -405,7 +443,9 @@ impl Engine {
         if let Some(arn) = destination {
             let record = self.destination_record(&event, condition, last);
             let id = uuid::Uuid::new_v4().to_string();
-            match self.enqueue_event(arn.clone(), None, record, id).await {
+            // A destination's invocation is caused by this one: the same chain, one deeper.
+            let lineage = event.lineage.as_ref().map(Lineage::caused);
+            match self.enqueue_event(arn.clone(), None, record, id, lineage).await {
                 Ok(()) => {
                     let _ = self.store.delete_event(event.seq).await;
                     return;

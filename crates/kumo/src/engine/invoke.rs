@@ -8,6 +8,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use kumo_core::function::FunctionVersion;
 use kumo_core::invoke::{self, InvocationType, MAX_ASYNC_REQUEST_BYTES, MAX_SYNC_REQUEST_BYTES};
+use kumo_core::lineage::Lineage;
 use kumo_core::logfmt::{self, Report, ReportStatus};
 use kumo_core::{ApiError, ErrorCode};
 
@@ -26,6 +27,8 @@ pub struct InvokeRequest {
     pub log_tail: bool,
     /// Base64 `X-Amz-Client-Context`, decoded to JSON for the runtime.
     pub client_context: Option<String>,
+    /// The lineage of the invocation that made this call, when a function did.
+    pub caller_lineage: Option<Lineage>,
 }
 
 /// What the HTTP layer turns into Invoke's response.
@@ -53,11 +56,13 @@ impl InvokeResponse {
     }
 }
 
-fn trace_id() -> String {
+/// A new X-Ray trace header with the invocation's lineage; returns it and its root.
+fn trace_id(lineage: &Lineage) -> (String, String) {
     let secs = now_ms() / 1000;
     let a = uuid::Uuid::new_v4().simple().to_string();
     let b = uuid::Uuid::new_v4().simple().to_string();
-    format!("Root=1-{secs:08x}-{};Parent={};Sampled=0", &a[..24], &b[..16])
+    let root = format!("1-{secs:08x}-{}", &a[..24]);
+    (format!("Root={root};Parent={};Sampled=0;{}", &b[..16], lineage.trace_field()), root)
 }
 
 /// A resolved invocation target.
@@ -140,6 +145,10 @@ impl Engine {
         };
         let request_id = uuid::Uuid::new_v4().to_string();
         let executed_version = target.version.version.to_string();
+        let lineage = match &req.caller_lineage {
+            Some(caller) => caller.caused(),
+            None => Lineage::origin(&super::recursion::new_origin()),
+        };
         match req.invocation_type {
             InvocationType::DryRun => Ok(InvokeResponse::empty(204, request_id)),
             InvocationType::Event => {
@@ -148,12 +157,24 @@ impl Engine {
                 }
                 // Durable before 202; the dispatcher resolves the target at each attempt.
                 drop(target);
-                self.enqueue_event(req.function_name, req.qualifier, payload, request_id.clone()).await?;
+                self.enqueue_event(req.function_name, req.qualifier, payload, request_id.clone(), Some(lineage))
+                    .await?;
                 Ok(InvokeResponse::empty(202, request_id))
             }
             InvocationType::RequestResponse => {
+                if !self.recursion_permits(&target.version.name, Some(&lineage), &request_id) {
+                    return Err(ApiError::new(
+                        ErrorCode::RecursiveInvocation,
+                        format!(
+                            "Lambda detected that this invocation is part of a recursive loop (invocation {} of one chain) and stopped it.",
+                            lineage.depth
+                        ),
+                    ));
+                }
                 let _permit = self.admit(&target.version.name)?;
-                let run = self.run(&target, payload, request_id.clone(), req.client_context, req.log_tail).await?;
+                let run = self
+                    .run(&target, payload, request_id.clone(), req.client_context, req.log_tail, Some(lineage))
+                    .await?;
                 Ok(InvokeResponse {
                     status: 200,
                     payload: run.payload,
@@ -182,9 +203,14 @@ impl Engine {
         request_id: String,
         client_context: Option<String>,
         want_tail: bool,
+        lineage: Option<Lineage>,
     ) -> Result<RunResult, ApiError> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let _in_flight = InFlight(self);
+        // Events stored before lineages existed start a chain of their own.
+        let lineage = lineage.unwrap_or_else(|| Lineage::origin(&super::recursion::new_origin()));
+        let (trace_id, trace_root) = trace_id(&lineage);
+        let _lineage = self.lineages.enter(&trace_root, &target.version.name, lineage);
         let version = &target.version;
         let pool = self.pool_for(version);
         let start_ms = now_ms();
@@ -200,7 +226,7 @@ impl Engine {
             payload,
             timeout_ms: u64::from(version.config.timeout_s) * 1000,
             invoked_arn: target.invoked_arn.clone(),
-            trace_id: trace_id(),
+            trace_id,
             client_context,
             cognito_identity: None,
             version: version.version,
@@ -309,6 +335,10 @@ impl Engine {
             egress: crate::egress::EgressPolicy { outbound: true, host_loopback: self.cfg.egress_host_loopback },
             credentials,
         };
+        if let Some(c) = &ctx.credentials {
+            // Requests signed with this key come from this function (lineage attribution).
+            self.lineages.remember_key(&c.access_key_id, &version.name);
+        }
         pool.spawn(&ctx).await
     }
 

@@ -13,6 +13,7 @@ mod event_config;
 mod invoke;
 mod permissions;
 mod pool;
+mod recursion;
 pub mod roles;
 pub mod runtimes;
 
@@ -34,6 +35,7 @@ pub use event_config::EventConfigView;
 pub use invoke::{InvokeRequest, InvokeResponse};
 pub use permissions::PolicyView;
 pub use pool::{ApiServer, OUTBOUND_TAG};
+pub use recursion::Caller;
 
 use crate::sandbox::{IsolationMode, IsolationPlan, Sandboxes};
 use crate::store::code::CodeStore;
@@ -122,6 +124,7 @@ pub struct Engine {
     in_flight: AtomicUsize,
     drained: Notify,
     accepting: AtomicBool,
+    lineages: recursion::Lineages,
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -181,6 +184,7 @@ impl Engine {
             in_flight: AtomicUsize::new(0),
             drained: Notify::new(),
             accepting: AtomicBool::new(true),
+            lineages: recursion::Lineages::default(),
         });
         engine.clone().spawn_reaper();
         engine.start_async_queue().await?;

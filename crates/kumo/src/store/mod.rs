@@ -129,6 +129,8 @@ pub struct QueuedEvent {
     pub next_attempt_ms: i64,
     pub state: EventState,
     pub last_error: Option<String>,
+    /// The chain of invocations this event belongs to (recursive-loop detection).
+    pub lineage: Option<kumo_core::lineage::Lineage>,
 }
 
 /// Where a queued event is.

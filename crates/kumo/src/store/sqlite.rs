@@ -128,6 +128,43 @@ CREATE TABLE iam_entities (
     PRIMARY KEY (kind, key)
 );
 "#,
+    // S3: buckets, objects (their bytes are files under DATA_DIR/s3), multipart
+    // uploads in progress; and the lineage of queued events (recursive loops).
+    r#"
+ALTER TABLE async_events ADD COLUMN lineage TEXT;
+CREATE TABLE s3_buckets (
+    name TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    notification TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE s3_objects (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    meta TEXT NOT NULL,
+    PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE s3_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE TABLE s3_parts (
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified_ms INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
+"#,
 ];
 
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -185,7 +222,7 @@ impl SqliteStore {
         self.writer.send(op).map_err(|_| StoreError::WriterGone)
     }
 
-    async fn write<F>(&self, f: F) -> Result<(), StoreError>
+    pub(crate) async fn write<F>(&self, f: F) -> Result<(), StoreError>
     where
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> + Send + 'static,
     {
@@ -201,7 +238,7 @@ impl SqliteStore {
         }
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -385,6 +422,32 @@ fn apply_batch(
     tx.commit().map_err(|e| e.to_string())
 }
 
+/// Stores (or updates) a queued event inside a transaction: shared by the
+/// queue and by writes that commit their events with them (S3 notifications).
+pub(crate) fn insert_event(tx: &rusqlite::Transaction<'_>, e: &QueuedEvent) -> Result<(), StoreError> {
+    let progress = serde_json::to_string(&e.progress)?;
+    let lineage = e.lineage.as_ref().map(serde_json::to_string).transpose()?;
+    tx.prepare_cached(
+        "INSERT INTO async_events (request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error, lineage) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+         ON CONFLICT (seq) DO UPDATE SET progress = excluded.progress, \
+         next_attempt_ms = excluded.next_attempt_ms, state = excluded.state, last_error = excluded.last_error",
+    )?
+    .execute(params![
+        e.request_id,
+        e.seq as i64,
+        e.function,
+        e.qualifier,
+        e.payload.as_ref(),
+        progress,
+        e.next_attempt_ms,
+        e.state.as_str(),
+        e.last_error,
+        lineage
+    ])?;
+    Ok(())
+}
+
 fn version_number(v: VersionId) -> i64 {
     match v {
         VersionId::Latest => 0,
@@ -512,29 +575,7 @@ impl Store for SqliteStore {
 
     async fn put_event(&self, event: &QueuedEvent) -> Result<(), StoreError> {
         let e = event.clone();
-        let progress = serde_json::to_string(&e.progress)?;
-        self.write(move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO async_events (request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-                 ON CONFLICT (seq) DO UPDATE SET progress = excluded.progress, \
-                 next_attempt_ms = excluded.next_attempt_ms, state = excluded.state, last_error = excluded.last_error",
-            )?
-            .execute(params![
-                    e.request_id,
-                    e.seq as i64,
-                    e.function,
-                    e.qualifier,
-                    e.payload.as_ref(),
-                    progress,
-                    e.next_attempt_ms,
-                    e.state.as_str(),
-                    e.last_error
-                ],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| insert_event(tx, &e)).await
     }
 
     async fn delete_event(&self, seq: u64) -> Result<(), StoreError> {
@@ -548,7 +589,7 @@ impl Store for SqliteStore {
     async fn load_events(&self) -> Result<Vec<QueuedEvent>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare(
-                "SELECT request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error \
+                "SELECT request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error, lineage \
                  FROM async_events ORDER BY seq",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -562,11 +603,12 @@ impl Store for SqliteStore {
                     r.get::<_, i64>(6)?,
                     r.get::<_, String>(7)?,
                     r.get::<_, Option<String>>(8)?,
+                    r.get::<_, Option<String>>(9)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error) =
+                let (request_id, seq, function, qualifier, payload, progress, next_attempt_ms, state, last_error, lineage) =
                     row?;
                 out.push(QueuedEvent {
                     request_id,
@@ -578,6 +620,7 @@ impl Store for SqliteStore {
                     next_attempt_ms,
                     state: EventState::parse(&state),
                     last_error,
+                    lineage: lineage.as_deref().map(serde_json::from_str).transpose()?,
                 });
             }
             Ok(out)

@@ -240,6 +240,25 @@ impl Server {
         aws_sdk_sts::Client::from_conf(conf)
     }
 
+    /// An S3 client signed with the root key.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        self.s3_as(Credentials::new(ROOT_KEY_ID, ROOT_SECRET, None, None, "test"))
+    }
+
+    /// An S3 client signed with other credentials.
+    pub fn s3_as(&self, credentials: Credentials) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .force_path_style(true)
+            .credentials_provider(credentials)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
     pub fn http(&self) -> reqwest::Client {
         reqwest::Client::builder().no_proxy().build().expect("http client")
     }
@@ -461,4 +480,18 @@ pub fn isolation_available(server: &Server) -> bool {
         eprintln!("!!! SKIPPING isolation assertions: this machine cannot create sandbox namespaces !!!");
     }
     ok
+}
+
+/// The python3.x whose interpreter has boto3 (CI installs it for `python3`).
+pub fn python_with_boto3() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import boto3, sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "python3 with boto3 is needed (CI installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -1,8 +1,6 @@
 //! Least privilege, enforced: IAM users and function roles get exactly what
 //! their policies allow, and AWS's own AccessDenied message for the rest.
 
-use std::process::Command;
-
 use aws_sdk_lambda::config::Credentials;
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::json;
@@ -149,20 +147,6 @@ async fn a_user_allowed_one_invoke_can_do_that_and_nothing_else() {
     let put = iam.put_user_policy().user_name("dev").policy_name("list").policy_document(from("127.0.0.0/8"));
     put.send().await.expect("policy");
     assert!(dev.list_functions().send().await.is_ok(), "from loopback");
-}
-
-/// The python3.x whose interpreter has boto3 (CI installs it for `python3`).
-fn python_with_boto3() -> String {
-    let out = Command::new("python3")
-        .args(["-c", "import boto3, sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"])
-        .output()
-        .expect("python3");
-    assert!(
-        out.status.success(),
-        "python3 with boto3 is needed (CI installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,3 +13,5 @@ mod isolation;
 mod least_privilege;
 mod lifecycle;
 mod runtimes;
+mod s3_api;
+mod s3_triggers;
