@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use kumo_core::names::Scope;
 
 use crate::engine::{Engine, EngineConfig};
@@ -147,12 +148,13 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     engine.set_api_server(Arc::new(move |listener| {
         let app = inner_app.clone();
         tokio::spawn(async move {
+            let listener = listener.tap_io(no_delay);
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
         })
         .abort_handle()
     }));
     // The peer address becomes the `aws:SourceIp` condition key.
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    axum::serve(listener.tap_io(no_delay), app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
@@ -160,6 +162,12 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     engine.shutdown().await;
     println!("Kumo stopped");
     Ok(())
+}
+
+/// Small responses whose headers and body hyper writes separately (a streamed
+/// GET) must not wait out Nagle's algorithm against the client's delayed ACK (40 ms).
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
 }
 
 async fn shutdown_signal() {

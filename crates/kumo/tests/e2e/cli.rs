@@ -437,3 +437,101 @@ fn kumo_cli_deploy_invoke_ls_logs_rm() {
         after.stderr
     );
 }
+
+/// The README's S3 walkthrough with the real AWS CLI: `aws s3` and `aws s3api`,
+/// then an upload that triggers the README's function.
+#[test]
+fn aws_cli_s3_walkthrough() {
+    let server = Server::start();
+    let runtime = python_runtime(&server);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let app = "def handler(event, context):\n    print(\"got\", event)\n    return {\"hello\": event.get(\"x\")}\n";
+    std::fs::write(tmp.path().join("fn.zip"), zip_of(&[("app.py", app.as_bytes(), 0o644)])).expect("fn.zip");
+    std::fs::write(tmp.path().join("cat.jpg"), b"not really a cat").expect("cat.jpg");
+    std::fs::create_dir_all(tmp.path().join("pictures/2026")).expect("pictures");
+    std::fs::write(tmp.path().join("pictures/a.png"), b"a").expect("a.png");
+    std::fs::write(tmp.path().join("pictures/2026/b c.png"), b"bc").expect("b c.png");
+    let aws = AwsCli::new(&server, tmp.path());
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    aws.run(&["iam", "create-role", "--role-name", "lambda-role", "--assume-role-policy-document", trust])
+        .ok("aws iam create-role");
+    aws.run(&[
+        "lambda",
+        "create-function",
+        "--function-name",
+        "hello",
+        "--runtime",
+        &runtime,
+        "--handler",
+        "app.handler",
+        "--role",
+        README_ROLE,
+        "--zip-file",
+        "fileb://fn.zip",
+    ])
+    .ok("aws lambda create-function");
+
+    aws.run(&["s3", "mb", "s3://photos"]).ok("aws s3 mb");
+    aws.run(&["s3", "cp", "cat.jpg", "s3://photos/uploads/cat.jpg"]).ok("aws s3 cp");
+    aws.run(&["s3", "sync", "./pictures", "s3://photos/uploads/"]).ok("aws s3 sync");
+    let listed = aws.run(&["s3", "ls", "s3://photos", "--recursive"]).ok("aws s3 ls");
+    for key in ["uploads/cat.jpg", "uploads/a.png", "uploads/2026/b c.png"] {
+        assert!(listed.stdout.contains(key), "{key} in:\n{}", listed.stdout);
+    }
+    let again = aws.run(&["s3", "sync", "./pictures", "s3://photos/uploads/"]).ok("second sync");
+    assert!(!again.stdout.contains("upload:"), "nothing changed, nothing uploaded: {}", again.stdout);
+    let copied = aws.run(&["s3", "cp", "s3://photos/uploads/2026/b c.png", "back.png"]).ok("aws s3 cp down");
+    assert!(copied.success);
+    assert_eq!(std::fs::read(tmp.path().join("back.png")).expect("back.png"), b"bc");
+
+    aws.run(&[
+        "lambda",
+        "add-permission",
+        "--function-name",
+        "hello",
+        "--statement-id",
+        "s3",
+        "--action",
+        "lambda:InvokeFunction",
+        "--principal",
+        "s3.amazonaws.com",
+        "--source-arn",
+        "arn:aws:s3:::photos",
+    ])
+    .ok("aws lambda add-permission");
+    let config = r#"{"LambdaFunctionConfigurations":[{"LambdaFunctionArn":"arn:aws:lambda:us-east-1:000000000000:function:hello","Events":["s3:ObjectCreated:*"],"Filter":{"Key":{"FilterRules":[{"Name":"prefix","Value":"uploads/"}]}}}]}"#;
+    aws.run(&[
+        "s3api",
+        "put-bucket-notification-configuration",
+        "--bucket",
+        "photos",
+        "--notification-configuration",
+        config,
+    ])
+    .ok("aws s3api put-bucket-notification-configuration");
+    aws.run(&["s3", "cp", "cat.jpg", "s3://photos/uploads/cat2.jpg"]).ok("triggering upload");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let found = aws
+            .run(&[
+                "logs",
+                "filter-log-events",
+                "--log-group-name",
+                "/aws/lambda/hello",
+                "--filter-pattern",
+                "ObjectCreated",
+            ])
+            .ok("aws logs filter-log-events")
+            .json();
+        let messages: Vec<&str> =
+            found["events"].as_array().into_iter().flatten().filter_map(|e| e["message"].as_str()).collect();
+        if let Some(m) = messages.iter().find(|m| m.contains("uploads/cat2.jpg")) {
+            assert!(m.contains("'eventName': 'ObjectCreated:Put'") && m.contains("'eventSource': 'aws:s3'"), "{m}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the upload did not trigger hello: {messages:?}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    aws.run(&["s3", "rm", "s3://photos", "--recursive"]).ok("aws s3 rm --recursive");
+    aws.run(&["s3", "rb", "s3://photos"]).ok("aws s3 rb");
+}
