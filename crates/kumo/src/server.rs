@@ -139,6 +139,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     )
     .await
     .context("opening the object store")?;
+    engine.set_bucket_destinations(objects.clone());
     let s3 = crate::api::S3Surface {
         service: objects.service(security.authenticator.clone(), security.authorizer.clone()),
         objects,

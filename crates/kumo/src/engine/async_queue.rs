@@ -440,7 +440,17 @@ impl Engine {
             Condition::Success => config.on_success.clone(),
             _ => config.on_failure.clone(),
         };
-        if let Some(arn) = destination {
+        if let Some(arn) = destination.as_deref().filter(|a| a.starts_with("arn:aws:s3:::")) {
+            let record = self.destination_record(&event, condition, last.clone());
+            match self.deliver_to_bucket(&event, arn, record).await {
+                Ok(key) => {
+                    tracing::debug!(bucket = %arn, key, "invocation record delivered");
+                    let _ = self.store.delete_event(event.seq).await;
+                    return;
+                }
+                Err(e) => tracing::error!(destination = %arn, error = %e, "could not deliver to the destination"),
+            }
+        } else if let Some(arn) = destination {
             let record = self.destination_record(&event, condition, last);
             let id = uuid::Uuid::new_v4().to_string();
             // A destination's invocation is caused by this one: the same chain, one deeper.
@@ -467,6 +477,16 @@ impl Engine {
                 self.dead_event(event, condition, dead_letter).await
             }
         }
+    }
+
+    /// Writes a failed event's record into an S3 bucket, as the function's role.
+    async fn deliver_to_bucket(&self, event: &QueuedEvent, arn: &str, record: Bytes) -> Result<String, String> {
+        let buckets = self.buckets.get().ok_or("Kumo serves no S3 buckets in this process")?;
+        let target = self.target(&event.function, event.qualifier.as_deref()).map_err(|e| e.message)?;
+        let bucket = arn.trim_start_matches("arn:aws:s3:::");
+        // The invocation's own lineage: events the record's write causes are one deeper.
+        let lineage = event.lineage.clone();
+        buckets.deliver(bucket, &target.version.name, &target.version.config.role, record, lineage).await
     }
 
     /// Lambda's destination record (invocation record) for a finished event.

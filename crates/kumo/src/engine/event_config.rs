@@ -28,10 +28,21 @@ impl Engine {
     fn check_destination(&self, own_name: &str, arn: &str, usage: DestinationUse) -> Result<(), ApiError> {
         let invalid = || ApiError::invalid_parameter(format!("The destination ARN {arn} is invalid."));
         let destination = Destination::for_use(arn, usage)?;
+        if destination.kind == DestinationKind::Bucket
+            && let Some(buckets) = self.buckets.get()
+        {
+            let bucket = arn.rsplit(':').next().unwrap_or_default();
+            if !buckets.bucket_exists(bucket) {
+                return Err(ApiError::invalid_parameter(format!(
+                    "The destination ARN {arn} is invalid: the bucket does not exist."
+                )));
+            }
+            return Ok(());
+        }
         if destination.kind != DestinationKind::Function {
             // Refused now rather than accepted and never delivered.
             return Err(ApiError::invalid_parameter(format!(
-                "The destination ARN {arn} is invalid: Kumo does not serve {} yet; a destination can be a Lambda function.",
+                "The destination ARN {arn} is invalid: Kumo does not serve {} yet; a destination can be a Lambda function or (on failure) an S3 bucket.",
                 destination.kind.service_name()
             )));
         }

@@ -116,6 +116,8 @@ pub struct Engine {
     kumo_api: OnceLock<pool::ApiServer>,
     /// Assumes execution roles (set by `serve`; without it functions run with no credentials).
     roles: OnceLock<Arc<dyn roles::ExecutionRoles>>,
+    /// Delivers `OnFailure` records to S3 buckets (set by `serve`).
+    buckets: OnceLock<Arc<dyn roles::BucketDestinations>>,
     functions: RwLock<HashMap<String, FunctionState>>,
     /// Serialises control-plane changes (they are rare; invocations never take it).
     control: tokio::sync::Mutex<()>,
@@ -177,6 +179,7 @@ impl Engine {
             queue,
             kumo_api: OnceLock::new(),
             roles: OnceLock::new(),
+            buckets: OnceLock::new(),
             functions: RwLock::new(functions),
             control: tokio::sync::Mutex::new(()),
             concurrency: Mutex::new(concurrency),
@@ -223,6 +226,11 @@ impl Engine {
     /// How execution roles are checked and assumed.
     pub fn set_execution_roles(&self, roles: Arc<dyn roles::ExecutionRoles>) {
         let _ = self.roles.set(roles);
+    }
+
+    /// Lets S3 buckets be `OnFailure` destinations.
+    pub fn set_bucket_destinations(&self, buckets: Arc<dyn roles::BucketDestinations>) {
+        let _ = self.buckets.set(buckets);
     }
 
     /// Warnings about a role broader than least privilege (said at

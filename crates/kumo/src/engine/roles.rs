@@ -39,3 +39,20 @@ pub trait ExecutionRoles: Send + Sync {
 pub fn unassumable_role() -> ApiError {
     ApiError::invalid_parameter("The role defined for the function cannot be assumed by Lambda.")
 }
+
+/// Where an `OnFailure` record bound for an S3 bucket goes (the object store,
+/// wired up by `serve`).
+#[async_trait::async_trait]
+pub trait BucketDestinations: Send + Sync {
+    fn bucket_exists(&self, bucket: &str) -> bool;
+    /// Writes `record` into `bucket` as `function` (with its execution role's
+    /// permissions, as Lambda does); the error says why it could not.
+    async fn deliver(
+        &self,
+        bucket: &str,
+        function: &str,
+        role_arn: &str,
+        record: bytes::Bytes,
+        lineage: Option<kumo_core::lineage::Lineage>,
+    ) -> Result<String, String>;
+}

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod blobs;
+mod destination;
 pub mod meta;
 pub mod notify;
 mod service;
@@ -208,10 +209,61 @@ pub async fn serve(service: &S3Service, mut req: Request) -> Response {
             (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "InternalError").into_response()
         }
     };
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        resp = complete_error(resp, &request_id).await;
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
     resp
+}
+
+/// S3's words for errors s3s reports by code alone.
+fn default_message(code: &str) -> &'static str {
+    match code {
+        "AccessDenied" => "Access Denied",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        "RequestTimeTooSkewed" => "The difference between the request time and the current time is too large.",
+        "MalformedXML" => "The XML you provided was not well-formed or did not validate against our published schema",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented",
+        "InvalidRange" => "The requested range is not satisfiable",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "EntityTooLarge" => "Your proposed upload exceeds the maximum allowed size",
+        "InvalidArgument" => "Invalid Argument",
+        "InvalidRequest" => "Invalid Request",
+        "KeyTooLongError" => "Your key is too long",
+        _ => "The request could not be completed.",
+    }
+}
+
+/// Adds the `<Message>` and `<RequestId>` every S3 error body carries when
+/// s3s left them out (SDKs show the message to the user).
+async fn complete_error(resp: Response, request_id: &str) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if !text.contains("<Error>") {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let mut xml = text.into_owned();
+    if !xml.contains("<Message>") {
+        let code = xml.split("<Code>").nth(1).and_then(|r| r.split("</Code>").next()).unwrap_or("").to_string();
+        xml = xml.replacen("</Code>", &format!("</Code><Message>{}</Message>", default_message(&code)), 1);
+    }
+    if !xml.contains("<RequestId>") {
+        xml = xml.replacen("</Error>", &format!("<RequestId>{request_id}</RequestId></Error>"), 1);
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(xml))
 }
 
 #[cfg(test)]

@@ -257,7 +257,7 @@ impl ObjectStore {
     }
 
     /// Whether a function's role session may perform `action` on `resource`.
-    fn role_may(&self, role_arn: &str, function: &str, action: &str, resource: &str) -> bool {
+    pub(super) fn role_may(&self, role_arn: &str, function: &str, action: &str, resource: &str) -> bool {
         let role_name = role_arn.rsplit('/').next().unwrap_or(role_arn).to_string();
         let identity = Identity {
             arn: format!("arn:aws:sts::{}:assumed-role/{role_name}/{function}", self.account),

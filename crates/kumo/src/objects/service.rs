@@ -186,7 +186,7 @@ impl ObjectStore {
     }
 
     /// Commits an object and its events, then starts the events and drops the replaced file.
-    async fn commit(&self, row: ObjectRow, event_name: &'static str, writer: &Writer) -> S3Result<()> {
+    pub(super) async fn commit(&self, row: ObjectRow, event_name: &'static str, writer: &Writer) -> S3Result<()> {
         let events = self.events_for(
             &Change { bucket: &row.bucket, key: &row.key, event_name, size: Some(row.size), etag: Some(&row.etag) },
             writer,

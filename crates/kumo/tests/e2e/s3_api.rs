@@ -385,3 +385,101 @@ async fn virtual_hosted_style_requests_name_the_bucket_in_the_host() {
         assert_eq!(resp.text().await.expect("body"), "hi");
     }
 }
+
+/// The server's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    kb / 1024
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_put_streams_to_disk() {
+    let server = Server::start();
+    let s3 = server.s3();
+    s3.create_bucket().bucket("large").send().await.expect("bucket");
+    s3.put_object().bucket("large").key("warm").body(ByteStream::from_static(b"w")).send().await.expect("warm-up");
+    let before = peak_rss_mib(server.pid());
+    // 400 MiB from a file, streamed by the SDK; the server must not hold it in memory.
+    let path = server.data_dir.join("large-src.bin");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("file"));
+        let block: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+        for _ in 0..400 {
+            f.write_all(&block).expect("write");
+        }
+    }
+    let body = ByteStream::from_path(&path).await.expect("stream");
+    s3.put_object().bucket("large").key("big").body(body).send().await.expect("large put");
+    let head = s3.head_object().bucket("large").key("big").send().await.expect("head");
+    assert_eq!(head.content_length(), Some(400 * 1024 * 1024));
+    let mut got = s3.get_object().bucket("large").key("big").send().await.expect("get").body;
+    let mut n = 0usize;
+    while let Some(chunk) = got.try_next().await.expect("chunk") {
+        assert!(chunk.iter().enumerate().all(|(i, b)| *b == ((n + i) % (1024 * 1024) % 251) as u8), "byte at {n}");
+        n += chunk.len();
+    }
+    assert_eq!(n, 400 * 1024 * 1024);
+    let after = peak_rss_mib(server.pid());
+    eprintln!("server peak RSS {before} MiB before, {after} MiB after a 400 MiB PUT and GET");
+    assert!(after < before + 64, "a 400 MiB PUT raised the server's peak memory from {before} to {after} MiB");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_s3_requests_get_s3_errors_and_change_nothing() {
+    let server = Server::start();
+    let s3 = server.s3();
+    let e = s3.create_bucket().bucket("Bad_Name").send().await.expect_err("invalid name");
+    assert_eq!(service_code(&e), "InvalidBucketName");
+    let text = format!("{e:?}");
+    assert!(text.contains("The specified bucket is not valid."), "{text}");
+    s3.create_bucket().bucket("fine").send().await.expect("bucket");
+    s3.put_object().bucket("fine").key("k").body(ByteStream::from_static(b"v1")).send().await.expect("put");
+    // A body that does not match its Content-MD5 is refused, and the old object stays.
+    let e = s3
+        .put_object()
+        .bucket("fine")
+        .key("k")
+        .content_md5("AAAAAAAAAAAAAAAAAAAAAA==")
+        .body(ByteStream::from_static(b"v2"))
+        .send()
+        .await
+        .expect_err("bad digest");
+    assert_eq!(service_code(&e), "BadDigest");
+    let got = s3.get_object().bucket("fine").key("k").send().await.expect("get");
+    assert_eq!(got.body.collect().await.expect("b").into_bytes().as_ref(), b"v1");
+    // Raw protocol garbage: malformed XML, unknown upload ids, a bucket that does not exist.
+    let url = format!("{}/fine?notification", server.endpoint);
+    let resp = server.http().put(&url).body("<not-xml").send().await.expect("unsigned put");
+    assert_eq!(resp.status(), 403, "unsigned requests are refused before parsing");
+    let e = s3
+        .put_bucket_notification_configuration()
+        .bucket("fine")
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder()
+                .lambda_function_configurations(
+                    aws_sdk_s3::types::LambdaFunctionConfiguration::builder()
+                        .lambda_function_arn("arn:aws:lambda:us-east-1:000000000000:function:nope")
+                        .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))
+                        .build()
+                        .expect("config"),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("function does not exist");
+    assert_eq!(service_code(&e), "InvalidArgument");
+    let e = s3.upload_part().bucket("fine").key("k").upload_id("nope").part_number(1).send().await;
+    assert_eq!(service_code(&e.expect_err("no upload")), "NoSuchUpload");
+    let e = s3.put_object().bucket("missing-bucket").key("k").body(ByteStream::from_static(b"x")).send().await;
+    assert_eq!(service_code(&e.expect_err("no bucket")), "NoSuchBucket");
+    let listed = s3.list_objects_v2().bucket("fine").send().await.expect("list");
+    assert_eq!(listed.key_count(), Some(1), "nothing was written by the refused requests");
+}

@@ -477,3 +477,56 @@ async fn every_stored_upload_gets_its_event_across_kill_9() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_events_are_recorded_in_an_on_failure_bucket() {
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure};
+    let server = Server::start();
+    let s3 = server.s3();
+    s3.create_bucket().bucket("failures").send().await.expect("bucket");
+    let role = role_with(
+        &server,
+        "failer-role",
+        json!([{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::failures/*"}]),
+    )
+    .await;
+    python_function(&server, "failer", "python/fail.py", &role).await;
+    let lambda = server.lambda();
+    let to = |arn: &str| DestinationConfig::builder().on_failure(OnFailure::builder().destination(arn).build()).build();
+    let missing = lambda
+        .put_function_event_invoke_config()
+        .function_name("failer")
+        .destination_config(to("arn:aws:s3:::no-such-bucket"))
+        .send()
+        .await
+        .expect_err("a bucket that does not exist");
+    assert!(format!("{missing:?}").contains("is invalid"), "{missing:?}");
+    lambda
+        .put_function_event_invoke_config()
+        .function_name("failer")
+        .maximum_retry_attempts(0)
+        .destination_config(to("arn:aws:s3:::failures"))
+        .send()
+        .await
+        .expect("on-failure bucket");
+    let out = lambda
+        .invoke()
+        .function_name("failer")
+        .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+        .payload(Blob::new(r#"{"order": 42}"#))
+        .send()
+        .await
+        .expect("event");
+    let request_id = aws_sdk_lambda::operation::RequestId::request_id(&out).expect("request id").to_string();
+    wait_for_keys(&s3, "failures", "aws/lambda/async/failer/", 1, Duration::from_secs(60)).await;
+    let key = keys_under(&s3, "failures", "aws/lambda/async/failer/").await.into_iter().next().expect("record key");
+    let day = &key["aws/lambda/async/failer/".len()..];
+    assert!(day.len() > 11 && day.as_bytes()[4] == b'/' && day.as_bytes()[7] == b'/', "{key}");
+    let body = s3.get_object().bucket("failures").key(&key).send().await.expect("record");
+    let record: Value = serde_json::from_slice(&body.body.collect().await.expect("b").into_bytes()).expect("json");
+    assert_eq!(record["requestContext"]["requestId"], request_id.as_str());
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 1);
+    assert_eq!(record["requestPayload"], json!({"order": 42}));
+    assert_eq!(record["responseContext"]["functionError"], "Unhandled");
+}
