@@ -252,13 +252,7 @@ impl Authorizer {
                 })
                 .collect()
         };
-        let resource: Vec<NamedPolicy> = self
-            .resources
-            .resource_policy(&ask.resource)
-            .and_then(|doc| self.parsed(&doc, PolicyKind::Resource))
-            .map(|p| NamedPolicy::new(format!("resource-based policy of {}", ask.resource), (*p).clone()))
-            .into_iter()
-            .collect();
+        let resource = self.resource_policies(ask);
         let mut request = self.policy_request(identity, ask, now_ms);
         for (key, values) in context {
             request.set_context(key, values.iter().cloned());
@@ -268,6 +262,16 @@ impl Authorizer {
 }
 
 impl Authorizer {
+    /// The resource's own policy, if it has one.
+    fn resource_policies(&self, ask: &Ask) -> Vec<NamedPolicy> {
+        self.resources
+            .resource_policy(&ask.resource)
+            .and_then(|doc| self.parsed(&doc, PolicyKind::Resource))
+            .map(|p| NamedPolicy::new(format!("resource-based policy of {}", ask.resource), (*p).clone()))
+            .into_iter()
+            .collect()
+    }
+
     /// Decides `ask` for an AWS service acting on its own (S3 invoking a
     /// function for a bucket notification): only the resource's own policy can allow it.
     pub fn decide_for_service(
@@ -277,13 +281,7 @@ impl Authorizer {
         context: &[(String, Vec<String>)],
         now_ms: i64,
     ) -> policy::Decision {
-        let resource: Vec<NamedPolicy> = self
-            .resources
-            .resource_policy(&ask.resource)
-            .and_then(|doc| self.parsed(&doc, PolicyKind::Resource))
-            .map(|p| NamedPolicy::new(format!("resource-based policy of {}", ask.resource), (*p).clone()))
-            .into_iter()
-            .collect();
+        let resource = self.resource_policies(ask);
         let mut request = PolicyRequest::new(policy::Principal::service(service), &ask.action, &ask.resource, now_ms)
             .with_resource_account(&self.account);
         for (key, values) in context {

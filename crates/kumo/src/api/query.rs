@@ -156,9 +156,14 @@ pub(crate) fn form_decode(s: &str) -> String {
 /// Percent-encodes a policy document as IAM returns them in XML (RFC 3986
 /// unreserved characters and `*` stay; a space is `%20`).
 pub fn url_encode(s: &str) -> String {
+    percent_encode_except(s, b"-_.~*")
+}
+
+/// Percent-encodes every byte but ASCII letters, digits and `keep`.
+pub fn percent_encode_except(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'*') {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

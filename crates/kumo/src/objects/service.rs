@@ -143,15 +143,7 @@ fn writer_of<T>(req: &S3Request<T>) -> Writer {
 
 /// Percent-encodes a key for `encoding-type=url` listings (botocore decodes with `unquote`).
 fn url_encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::api::query::percent_encode_except(key, b"-_.~/")
 }
 
 /// The body of a request as a byte stream.
@@ -542,13 +534,12 @@ impl S3 for S3Api {
             (None, None) => String::new(),
         };
         let page = s.list(&input.bucket, &prefix, input.delimiter.as_deref(), &after, max_keys as usize).await?;
-        let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
-        let enc = |k: &str| if url { url_encode_key(k) } else { k.to_string() };
+        let w = WirePage::of(&page, input.encoding_type.as_ref());
+        let enc = |k: &str| w.encode(k);
         let key_count = (page.objects.len() + page.prefixes.len()) as i32;
         Ok(S3Response::new(ListObjectsV2Output {
-            contents: Some(page.objects.iter().map(|o| object_entry(o, &enc)).collect()),
-            common_prefixes: (!page.prefixes.is_empty())
-                .then(|| page.prefixes.iter().map(|p| CommonPrefix { prefix: Some(enc(p)) }).collect()),
+            contents: Some(w.contents.clone()),
+            common_prefixes: w.common_prefixes.clone(),
             continuation_token: input.continuation_token,
             next_continuation_token: page.next.clone(),
             is_truncated: Some(page.next.is_some()),
@@ -571,12 +562,11 @@ impl S3 for S3Api {
         let prefix = input.prefix.clone().unwrap_or_default();
         let marker = input.marker.clone().unwrap_or_default();
         let page = s.list(&input.bucket, &prefix, input.delimiter.as_deref(), &marker, max_keys as usize).await?;
-        let url = input.encoding_type.as_ref().is_some_and(|e| e.as_str() == EncodingType::URL);
-        let enc = |k: &str| if url { url_encode_key(k) } else { k.to_string() };
+        let w = WirePage::of(&page, input.encoding_type.as_ref());
+        let enc = |k: &str| w.encode(k);
         Ok(S3Response::new(ListObjectsOutput {
-            contents: Some(page.objects.iter().map(|o| object_entry(o, &enc)).collect()),
-            common_prefixes: (!page.prefixes.is_empty())
-                .then(|| page.prefixes.iter().map(|p| CommonPrefix { prefix: Some(enc(p)) }).collect()),
+            contents: Some(w.contents.clone()),
+            common_prefixes: w.common_prefixes.clone(),
             is_truncated: Some(page.next.is_some()),
             next_marker: page.next.map(|n| enc(&n)),
             marker: Some(enc(&marker)),
@@ -842,14 +832,39 @@ impl S3 for S3Api {
     }
 }
 
-fn object_entry(o: &ObjectRow, enc: &impl Fn(&str) -> String) -> Object {
-    Object {
-        e_tag: Some(etag_of(o)),
-        key: Some(enc(&o.key)),
-        last_modified: Some(timestamp(o.last_modified_ms)),
-        size: Some(o.size as i64),
-        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
-        ..Default::default()
+/// A listing page in wire form, keys percent-encoded when the client asked (`encoding-type=url`).
+struct WirePage {
+    url: bool,
+    contents: Vec<Object>,
+    common_prefixes: Option<Vec<CommonPrefix>>,
+}
+
+impl WirePage {
+    fn of(page: &Listing, encoding: Option<&EncodingType>) -> WirePage {
+        let mut w = WirePage {
+            url: encoding.is_some_and(|e| e.as_str() == EncodingType::URL),
+            contents: Vec::new(),
+            common_prefixes: None,
+        };
+        w.contents = page
+            .objects
+            .iter()
+            .map(|o| Object {
+                e_tag: Some(etag_of(o)),
+                key: Some(w.encode(&o.key)),
+                last_modified: Some(timestamp(o.last_modified_ms)),
+                size: Some(o.size as i64),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                ..Default::default()
+            })
+            .collect();
+        w.common_prefixes = (!page.prefixes.is_empty())
+            .then(|| page.prefixes.iter().map(|p| CommonPrefix { prefix: Some(w.encode(p)) }).collect());
+        w
+    }
+
+    fn encode(&self, key: &str) -> String {
+        if self.url { url_encode_key(key) } else { key.to_string() }
     }
 }
 

@@ -104,6 +104,21 @@ async fn wait_for_keys(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, n: u
     }
 }
 
+/// Waits until Kumo's metrics contain `needle`; returns them.
+async fn wait_for_metric(server: &Server, needle: &str, within: Duration, what: &str) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let metrics =
+            server.send(server.http().get(format!("{}/_kumo/metrics", server.endpoint))).await.expect("metrics");
+        let text = metrics.text().await.expect("text");
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{what}: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The set of JSON paths and value kinds of a document (its shape).
 fn shape(v: &Value, path: &str, out: &mut BTreeSet<String>) {
     match v {
@@ -305,17 +320,8 @@ async fn a_function_writing_into_its_own_trigger_is_stopped_after_16() {
     // Run time: one upload starts the chain; the 17th invocation never happens.
     s3.put_object().bucket("echoes").key("loop/0").body(ByteStream::from_static(b"0")).send().await.expect("seed");
     wait_for_keys(&s3, "echoes", "loop/", 17, Duration::from_secs(120)).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let stopped = loop {
-        let metrics =
-            server.send(server.http().get(format!("{}/_kumo/metrics", server.endpoint))).await.expect("metrics");
-        let text = metrics.text().await.expect("text");
-        if text.contains("kumo_recursive_invocations_dropped_total{function=\"looper\"} 1") {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "no recursive loop was recorded: {text}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let needle = "kumo_recursive_invocations_dropped_total{function=\"looper\"} 1";
+    let stopped = wait_for_metric(&server, needle, Duration::from_secs(30), "no recursive loop was recorded").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let keys = keys_under(&s3, "echoes", "loop/").await;
     assert_eq!(keys.len(), 17, "loop/0 and the 16 writes of 16 invocations: {keys:?} ({stopped})");
@@ -349,16 +355,8 @@ async fn a_function_invoking_itself_asynchronously_is_stopped_too() {
         .send()
         .await
         .expect("first event");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let metrics =
-            server.send(server.http().get(format!("{}/_kumo/metrics", server.endpoint))).await.expect("metrics");
-        if metrics.text().await.expect("text").contains("function=\"ouroboros\"} 1") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the self-invoking chain was not stopped");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let needle = "function=\"ouroboros\"} 1";
+    wait_for_metric(&server, needle, Duration::from_secs(120), "the self-invoking chain was not stopped").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let starts = filter_logs(&server, "/aws/lambda/ouroboros", "START RequestId").await;
     assert_eq!(starts.len(), 16, "{starts:?}");
@@ -393,16 +391,8 @@ async fn a_function_invoking_itself_asynchronously_is_stopped_too() {
         .send()
         .await
         .expect("terminate");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let metrics =
-            server.send(server.http().get(format!("{}/_kumo/metrics", server.endpoint))).await.expect("metrics");
-        if metrics.text().await.expect("text").contains("function=\"ouroboros\"} 2") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the allowed chain did not stop once Terminate was set again");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let what = "the allowed chain did not stop once Terminate was set again";
+    wait_for_metric(&server, "function=\"ouroboros\"} 2", Duration::from_secs(60), what).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
