@@ -4,6 +4,7 @@
 //! identifiers are passed in by the caller, so every rule in this crate can be
 //! tested without a server, a filesystem or a process.
 
+pub mod budget;
 pub mod concurrency;
 pub mod destination;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod lineage;
 pub mod logfmt;
 pub mod names;
 pub mod policy;
+pub mod pricing;
 pub mod retry;
 pub mod runtime;
 pub mod s3;

@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub egress_host_loopback: bool,
     pub async_retry_delays: Vec<Duration>,
     pub auth: crate::iam::AuthMode,
+    /// A JSON price book replacing Lambda's list prices.
+    pub price_book: Option<PathBuf>,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -46,6 +48,17 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("listening on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let endpoint = format!("http://{addr}");
+    let price_book = match &opts.price_book {
+        None => kumo_core::pricing::PriceBook::default(),
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading the price book {}", path.display()))?;
+            let book: kumo_core::pricing::PriceBook =
+                serde_json::from_str(&text).with_context(|| format!("parsing the price book {}", path.display()))?;
+            book.validate().with_context(|| format!("the price book {}", path.display()))?;
+            book
+        }
+    };
     let store = Arc::new(SqliteStore::open(&data_dir).context("opening the store")?);
     let sqlite = store.clone();
     let iam = Arc::new(IamService::load(store.clone(), &opts.account_id).await.context("loading IAM")?);
@@ -66,6 +79,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             cpu_limits: opts.cpu_limits,
             egress_host_loopback: opts.egress_host_loopback,
             async_retry_delays: opts.async_retry_delays.clone(),
+            price_book,
         },
         store,
     )

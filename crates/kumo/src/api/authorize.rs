@@ -157,6 +157,10 @@ impl Authorizer {
             ("GET", "/_kumo/events" | "/_kumo/events/stats") => ask("kumo:ListEvents", None),
             ("POST", "/_kumo/events/redrive") => ask("kumo:RedriveEvents", None),
             ("GET", "/_kumo/metrics") => ask("kumo:GetMetrics", None),
+            ("GET", "/_kumo/cost" | "/_kumo/cost/invocations/{id}") => ask("kumo:GetCost", None),
+            ("POST", "/_kumo/budgets") => ask("kumo:PutBudget", None),
+            ("GET", "/_kumo/budgets" | "/_kumo/budgets/{name}") => ask("kumo:ListBudgets", None),
+            ("DELETE", "/_kumo/budgets/{name}") => ask("kumo:DeleteBudget", None),
             // Explaining a decision reveals a principal's policies: IAM's simulator permission.
             ("POST", "/_kumo/iam/explain") => {
                 let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod authorize;
+mod costs;
 pub mod error;
 mod event_config;
 mod explain;
@@ -111,6 +112,10 @@ pub fn router(
         .route("/_kumo/health", get(|| async { "ok" }))
         .route("/_kumo/events/stats", get(lambda::async_event_stats))
         .route("/_kumo/metrics", get(lambda::metrics))
+        .route("/_kumo/cost", get(costs::report))
+        .route("/_kumo/cost/invocations/{id}", get(costs::invocation))
+        .route("/_kumo/budgets", post(costs::put_budget).get(costs::list_budgets))
+        .route("/_kumo/budgets/{name}", get(costs::get_budget).delete(costs::delete_budget))
         .route("/_kumo/events", get(event_config::list_events))
         .route("/_kumo/events/redrive", post(event_config::redrive_events))
         .route("/_kumo/iam/explain", post(explain::explain))

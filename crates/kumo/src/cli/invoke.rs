@@ -22,6 +22,9 @@ pub struct InvokeArgs {
     /// Print the whole log tail, not just the REPORT line.
     #[arg(long)]
     logs: bool,
+    /// Also print what this invocation cost (with the month's free tier and tiers applied).
+    #[arg(long)]
+    cost: bool,
     #[command(flatten)]
     endpoint: Endpoint,
 }
@@ -66,6 +69,20 @@ pub async fn run(a: InvokeArgs) -> anyhow::Result<ExitCode> {
         eprint!("{tail}");
     } else if let Some(report) = tail.lines().rev().find(|l| l.starts_with("REPORT ")) {
         eprintln!("{report}");
+    }
+    if a.cost
+        && let Some(id) = header("x-amzn-requestid")
+    {
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let c = client.get(&format!("/_kumo/cost/invocations/{}?at={at}", encode_path(&id))).await?;
+        eprintln!(
+            "COST {} USD  ({} GB-s billed at {} MB, {} GB-s of it free tier{})",
+            c["cost_usd"].as_str().unwrap_or("?"),
+            c["billed_gb_s"].as_str().unwrap_or("?"),
+            c["memory_mb"],
+            c["free_gb_s_used"].as_str().unwrap_or("?"),
+            if c["free_requests_used"] == 1 { ", request free" } else { "" }
+        );
     }
     match header("x-amz-function-error") {
         Some(kind) => {

@@ -2,6 +2,7 @@
 //! Kumo's HTTP API (the same API the AWS CLI and SDKs use), except `serve`.
 
 pub mod client;
+mod cost;
 mod deploy;
 mod env;
 mod events;
@@ -59,6 +60,10 @@ enum Command {
     Env(env::EnvArgs),
     /// Identity and access: explain a decision.
     Iam(iam::IamArgs),
+    /// What the functions cost this month (or another): per function and in total.
+    Cost(cost::CostArgs),
+    /// Budgets: alerts at thresholds of a monthly limit, and hard caps.
+    Budget(cost::BudgetArgs),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +129,10 @@ struct ServeArgs {
     /// Use this interpreter for a runtime, e.g. python3.12=/opt/python/bin/python3.12 (repeatable).
     #[arg(long = "runtime-path", value_parser = parse_runtime_path)]
     runtime_paths: Vec<(String, PathBuf)>,
+    /// A JSON price book (rates, tiers, free tier) to compute costs with instead
+    /// of Lambda's list prices (internal chargeback rates, another region's).
+    #[arg(long, env = "KUMO_PRICE_BOOK")]
+    price_book: Option<PathBuf>,
 }
 
 /// A comma-separated list of durations.
@@ -206,6 +215,7 @@ pub fn main() -> ExitCode {
                     egress_host_loopback: a.egress_host_loopback,
                     async_retry_delays: a.async_retry_delays.0,
                     auth: a.auth,
+                    price_book: a.price_book,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)
@@ -218,6 +228,8 @@ pub fn main() -> ExitCode {
             Command::Events(a) => events::run(a).await,
             Command::Env(a) => env::run(&a),
             Command::Iam(a) => iam::run(a).await,
+            Command::Cost(a) => cost::cost(a).await,
+            Command::Budget(a) => cost::budget(a).await,
         }
     });
     match result {

@@ -356,6 +356,11 @@ impl Engine {
             return None;
         };
         let name = target.version.name.clone();
+        if self.costs.throttled_by(&name).is_some() {
+            // A budget at its limit: the event waits (it is not dropped) until the
+            // period rolls over or the budget is raised.
+            return Some(event);
+        }
         if self.lock_concurrency().reserved(&name) == Some(0) {
             // Lambda: reserved concurrency 0 sends events straight to the failure path, without retries.
             tokio::spawn(async move { self.event_finished(event, Condition::RetriesExhausted, &config, None).await });

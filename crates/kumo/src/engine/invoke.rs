@@ -143,6 +143,11 @@ impl Engine {
             }
             req.payload.clone()
         };
+        if req.invocation_type != InvocationType::DryRun
+            && let Some(refusal) = self.budget_refusal(&target.version.name)
+        {
+            return Err(refusal);
+        }
         let request_id = uuid::Uuid::new_v4().to_string();
         let executed_version = target.version.version.to_string();
         let lineage = match &req.caller_lineage {
@@ -269,6 +274,12 @@ impl Engine {
         let init_us = if cold { result.init_us } else { None };
         let billable_us = result.duration_us + if self.cfg.bill_init { init_us.unwrap_or(0) } else { 0 };
         let billed_ms = logfmt::billed_ms(billable_us, self.cfg.billing_granularity_ms);
+        // What the init phase added to the bill: the cold start's share of the cost.
+        let init_billed_ms = billed_ms.saturating_sub(if billable_us == result.duration_us {
+            billed_ms
+        } else {
+            logfmt::billed_ms(result.duration_us, self.cfg.billing_granularity_ms)
+        });
         let max_used_mb = logfmt::mib_ceil(result.env_peak_bytes);
         let report = Report {
             request_id: request_id.clone(),
@@ -282,13 +293,14 @@ impl Engine {
         lines.push(logfmt::end_line(&request_id));
         lines.push(report.line());
         let log_tail = env.shared.log.finish_invocation(&lines, want_tail);
-        self.store.record_invocation(MeteringRecord {
+        let record = MeteringRecord {
             request_id,
             function: version.name.clone(),
             version: version.version.to_string(),
             start_ms,
             duration_us: result.duration_us,
             billed_ms,
+            init_billed_ms,
             memory_mb: version.config.memory_mb,
             max_memory_used_mb: max_used_mb,
             invocation_peak_mb: logfmt::mib_ceil(result.invocation_peak_bytes),
@@ -303,7 +315,9 @@ impl Engine {
             error_type,
             architecture: version.config.architecture.clone(),
             ephemeral_storage_mb: version.config.ephemeral_storage_mb,
-        });
+        };
+        self.charge_invocation(&record);
+        self.store.record_invocation(record);
         pool.release(env, result.reusable);
         Ok(RunResult { payload, function_error, log_tail })
     }

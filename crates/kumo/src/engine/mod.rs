@@ -7,6 +7,7 @@
 
 mod async_queue;
 mod control;
+pub mod costs;
 pub mod environment;
 mod envlog;
 mod event_config;
@@ -72,6 +73,8 @@ pub struct EngineConfig {
     pub egress_host_loopback: bool,
     /// Waits before the retries of a failed asynchronous invocation (Lambda: 1 and 2 minutes).
     pub async_retry_delays: Vec<Duration>,
+    /// The rates costs are computed with (Lambda's list prices unless configured).
+    pub price_book: kumo_core::pricing::PriceBook,
 }
 
 /// One function in memory.
@@ -127,6 +130,9 @@ pub struct Engine {
     drained: Notify,
     accepting: AtomicBool,
     lineages: recursion::Lineages,
+    costs: costs::Costs,
+    /// The engine itself, for work it spawns from `&self` methods.
+    me: OnceLock<std::sync::Weak<Engine>>,
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -170,6 +176,7 @@ impl Engine {
             functions.insert(state.latest.name.clone(), state);
         }
         let queue = async_queue::AsyncQueue::new(&cfg.async_retry_delays);
+        let price_book = cfg.price_book.clone();
         let engine = Arc::new(Engine {
             cfg,
             store,
@@ -188,10 +195,19 @@ impl Engine {
             drained: Notify::new(),
             accepting: AtomicBool::new(true),
             lineages: recursion::Lineages::default(),
+            costs: costs::Costs::new(price_book),
+            me: OnceLock::new(),
         });
+        let _ = engine.me.set(Arc::downgrade(&engine));
+        engine.start_costs().await?;
         engine.clone().spawn_reaper();
         engine.start_async_queue().await?;
         Ok(engine)
+    }
+
+    /// The engine as an `Arc`, for tasks spawned from `&self` methods.
+    fn self_ref(&self) -> Option<Arc<Engine>> {
+        self.me.get().and_then(std::sync::Weak::upgrade)
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -101,6 +101,8 @@ pub struct MeteringRecord {
     pub start_ms: i64,
     pub duration_us: u64,
     pub billed_ms: u64,
+    /// The part of `billed_ms` due to a billed init phase (cold starts' share of the cost).
+    pub init_billed_ms: u64,
     pub memory_mb: u32,
     /// The environment's peak up to and including this invocation (the REPORT figure).
     pub max_memory_used_mb: u64,
@@ -187,13 +189,19 @@ pub trait Store: Send + Sync + 'static {
     async fn query_logs(&self, query: LogQuery) -> Result<Vec<StoredLogEvent>, StoreError>;
     async fn log_groups(&self, prefix: Option<String>) -> Result<Vec<LogGroupInfo>, StoreError>;
     async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError>;
-    async fn metering(&self, function: Option<String>, limit: usize) -> Result<Vec<MeteringRecord>, StoreError>;
+    /// The metering records of invocations that started in `[from_ms, to_ms)`, in start order.
+    async fn metering_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MeteringRecord>, StoreError>;
 
     /// Stores (durably) an IAM entity: `kind` is `user`, `role`, `policy`,
     /// `access_key` or `session`, `body` its JSON.
     async fn put_iam_entity(&self, kind: &str, key: &str, body: &str) -> Result<(), StoreError>;
     /// Removes (durably) an IAM entity.
     async fn delete_iam_entity(&self, kind: &str, key: &str) -> Result<(), StoreError>;
+    /// Stores (durably) a budget's definition and alert state (both JSON).
+    async fn put_budget(&self, name: &str, body: &str, state: &str) -> Result<(), StoreError>;
+    async fn delete_budget(&self, name: &str) -> Result<(), StoreError>;
+    /// Every budget as (name, body, state), at start-up.
+    async fn load_budgets(&self) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Every stored IAM entity as (kind, key, body), at start-up.
     async fn load_iam_entities(&self) -> Result<Vec<(String, String, String)>, StoreError>;
 }

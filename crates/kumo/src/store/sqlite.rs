@@ -165,6 +165,17 @@ CREATE TABLE s3_parts (
     PRIMARY KEY (upload_id, part_number)
 );
 "#,
+    // Costs: the init share of each invocation's billed time, an index for
+    // month-range reports, and budgets with their alert state.
+    r#"
+ALTER TABLE invocations ADD COLUMN init_billed_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX invocations_by_start ON invocations (start_ms);
+CREATE TABLE budgets (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+"#,
 ];
 
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -376,7 +387,8 @@ fn apply_batch(
                     tx.prepare_cached(
                         "INSERT INTO invocations (request_id, function, version, start_ms, duration_us, billed_ms, memory_mb, \
                          max_memory_used_mb, invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, \
-                         ephemeral_storage_mb) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                         ephemeral_storage_mb, init_billed_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                     )
                     .and_then(|mut s| {
                         s.execute(params![
@@ -394,7 +406,8 @@ fn apply_batch(
                             r.outcome,
                             r.error_type,
                             r.architecture,
-                            r.ephemeral_storage_mb
+                            r.ephemeral_storage_mb,
+                            r.init_billed_ms as i64
                         ])
                     })
                     .map_err(|e| e.to_string())?;
@@ -747,14 +760,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn metering(&self, function: Option<String>, limit: usize) -> Result<Vec<MeteringRecord>, StoreError> {
+    async fn metering_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MeteringRecord>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT request_id, function, version, start_ms, duration_us, billed_ms, memory_mb, max_memory_used_mb, \
-                 invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, ephemeral_storage_mb \
-                 FROM invocations WHERE ?1 IS NULL OR function = ?1 ORDER BY id DESC LIMIT ?2",
+                 invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, ephemeral_storage_mb, \
+                 init_billed_ms FROM invocations WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms, id",
             )?;
-            let rows = stmt.query_map(params![function, limit as i64], |r| {
+            let rows = stmt.query_map(params![from_ms, to_ms], |r| {
                 Ok(MeteringRecord {
                     request_id: r.get(0)?,
                     function: r.get(1)?,
@@ -771,8 +784,40 @@ impl Store for SqliteStore {
                     error_type: r.get(12)?,
                     architecture: r.get(13)?,
                     ephemeral_storage_mb: r.get(14)?,
+                    init_billed_ms: r.get::<_, i64>(15)? as u64,
                 })
             })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn put_budget(&self, name: &str, body: &str, state: &str) -> Result<(), StoreError> {
+        let (name, body, state) = (name.to_string(), body.to_string(), state.to_string());
+        self.write(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO budgets (name, body, state) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET body = excluded.body, state = excluded.state",
+            )?
+            .execute(params![name, body, state])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_budget(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM budgets WHERE name = ?1", [name])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn load_budgets(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare("SELECT name, body, state FROM budgets ORDER BY name")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await

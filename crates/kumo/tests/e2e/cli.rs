@@ -535,3 +535,153 @@ fn aws_cli_s3_walkthrough() {
     aws.run(&["s3", "rm", "s3://photos", "--recursive"]).ok("aws s3 rm --recursive");
     aws.run(&["s3", "rb", "s3://photos"]).ok("aws s3 rb");
 }
+
+// ----- costs -----
+
+/// A price book without a free tier and with round rates, so every invocation
+/// costs something measurable: $0.10 per GB-s and $0.000002 per request.
+const TEST_PRICES: &str = r#"{"request_rate": 20000, "x86_tiers": [{"up_to_gb_s": null, "rate": 1000000000}], "arm_tiers": [{"up_to_gb_s": null, "rate": 1000000000}], "free_requests": 0, "free_gb_s": 0}"#;
+
+/// `kumo cost --json` against a sum recomputed from the REPORT lines the AWS CLI reads back.
+#[test]
+fn kumo_cost_reconciles_with_the_report_lines() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let prices = tmp.path().join("prices.json");
+    std::fs::write(&prices, TEST_PRICES).expect("price book");
+    let server = Server::start_with(&["--price-book", prices.to_str().expect("path")]);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let lambda = server.lambda();
+        create_echo(&lambda, "small", 128, 5).await;
+        create_echo(&lambda, "large", 1024, 5).await;
+        for i in 0..30 {
+            invoke(&lambda, if i % 3 == 0 { "large" } else { "small" }, json!({"sleep_ms": i % 7})).await;
+        }
+    });
+    let last = kumo(&server, &["invoke", "small", r#"{"x":1}"#, "--cost"]).ok("kumo invoke --cost");
+    assert!(last.stderr.lines().any(|l| l.starts_with("COST ") && l.contains(" USD")), "{}", last.stderr);
+
+    let report = kumo(&server, &["cost", "--json"]).ok("kumo cost --json").json();
+    let aws = AwsCli::new(&server, tmp.path());
+    let mut total_units: u128 = 0;
+    for (name, memory) in [("small", 128u128), ("large", 1024u128)] {
+        let events = aws
+            .run(&[
+                "logs",
+                "filter-log-events",
+                "--log-group-name",
+                &format!("/aws/lambda/{name}"),
+                "--filter-pattern",
+                "REPORT",
+            ])
+            .ok("aws logs filter-log-events")
+            .json();
+        let billed: Vec<u128> = events["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| m.starts_with("REPORT "))
+            .filter_map(|m| m.split("Billed Duration: ").nth(1)?.split(" ms").next()?.parse().ok())
+            .collect();
+        let row = &report["functions"][name];
+        assert_eq!(row["requests"], billed.len(), "{name}: {row}");
+        // Independently: MB-ms × $0.10/GB-s + requests × $0.000002, in 1e-10 USD / 1,024,000 units.
+        let mb_ms: u128 = billed.iter().map(|ms| ms * memory).sum();
+        let units = mb_ms * 1_000_000_000 + billed.len() as u128 * 20_000 * 1_024_000;
+        assert_eq!(row["billed_mb_ms"].as_str().and_then(|v| v.parse::<u128>().ok()), Some(mb_ms), "{name}: {row}");
+        assert_eq!(row["cost_units"].as_str().and_then(|v| v.parse::<u128>().ok()), Some(units), "{name}: {row}");
+        let micro = (units + 5_120_000_000) / 10_240_000_000;
+        assert_eq!(row["cost_micro_usd"].as_u64().map(u128::from), Some(micro), "{name}: {row}");
+        total_units += units;
+    }
+    assert_eq!(report["totals"]["cost_units"].as_str().and_then(|v| v.parse::<u128>().ok()), Some(total_units));
+    let table = kumo(&server, &["cost"]).ok("kumo cost");
+    assert!(
+        table.stdout.contains("TOTAL") && table.stdout.contains("small") && table.stdout.contains("large"),
+        "{}",
+        table.stdout
+    );
+}
+
+/// Budgets: alerts at 50 and 100 % reach a function exactly once each; a
+/// throttling budget stops invocations at its limit and lets them go once raised.
+#[test]
+fn budgets_alert_once_per_threshold_and_throttle_at_the_limit() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let prices = tmp.path().join("prices.json");
+    // Only requests cost: $0.10 each, so spend is exact and independent of timing.
+    std::fs::write(&prices, r#"{"request_rate": 1000000000, "x86_tiers": [{"up_to_gb_s": null, "rate": 0}], "arm_tiers": [{"up_to_gb_s": null, "rate": 0}], "free_requests": 0, "free_gb_s": 0}"#)
+        .expect("price book");
+    let data = tmp.path().join("data");
+    let args = ["--price-book", prices.to_str().expect("path")];
+    let mut server = Server::start_in(&data, &args);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let lambda = server.lambda();
+        create_echo(&lambda, "worker", 128, 5).await;
+        create_python(&lambda, "alerts", "python3.12", "python/record_sink.py").await;
+    });
+    kumo(
+        &server,
+        &[
+            "budget",
+            "create",
+            "watch",
+            "--limit-usd",
+            "1",
+            "--function",
+            "worker",
+            "--alert-at",
+            "50,100",
+            "--notify",
+            "function:alerts",
+        ],
+    )
+    .ok("kumo budget create watch");
+    kumo(&server, &["budget", "create", "cap", "--limit-usd", "1.5", "--function", "worker", "--action", "throttle"])
+        .ok("kumo budget create cap");
+    for i in 0..15 {
+        kumo(&server, &["invoke", "worker", &format!(r#"{{"i":{i}}}"#)]).ok("invoke under the cap");
+    }
+    // The 16th would spend past $1.50: refused with 429 and the budget's name.
+    let refused = run(server.cli().args(["invoke", "worker", "{}"]), "invoke over the cap");
+    assert!(!refused.success, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("TooManyRequestsException") && refused.stderr.contains("cap"),
+        "{}",
+        refused.stderr
+    );
+    let shown = kumo(&server, &["budget", "show", "cap"]).ok("kumo budget show");
+    assert!(shown.stdout.contains("THROTTLING"), "{}", shown.stdout);
+
+    // Exactly two alerts (50 % and 100 %), delivered to the function as events.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let records = loop {
+        let logs = kumo(&server, &["logs", "alerts"]).ok("kumo logs alerts");
+        let records: Vec<String> = logs.stdout.lines().filter(|l| l.contains("RECORD ")).map(str::to_string).collect();
+        if records.len() >= 2 || std::time::Instant::now() > deadline {
+            break records;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records[0].contains("\"threshold_percent\": 50") && records[1].contains("\"threshold_percent\": 100"),
+        "{records:?}"
+    );
+    assert!(records.iter().all(|r| r.contains("\"budget\": \"watch\"")), "{records:?}");
+
+    // Budgets and the throttle survive a restart; raising the cap lets invocations go.
+    server.stop();
+    let server = Server::start_in(&data, &args);
+    let refused = run(server.cli().args(["invoke", "worker", "{}"]), "invoke over the cap after a restart");
+    assert!(!refused.success && refused.stderr.contains("cap"), "{}", refused.stderr);
+    kumo(&server, &["budget", "create", "cap", "--limit-usd", "3", "--function", "worker", "--action", "throttle"])
+        .ok("raise the cap");
+    kumo(&server, &["invoke", "worker", "{}"]).ok("invoke after raising the cap");
+    let listed = kumo(&server, &["budget", "ls"]).ok("kumo budget ls");
+    assert!(listed.stdout.contains("watch") && listed.stdout.contains("cap"), "{}", listed.stdout);
+    kumo(&server, &["budget", "rm", "watch"]).ok("kumo budget rm");
+}
