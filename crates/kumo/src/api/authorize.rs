@@ -157,7 +157,7 @@ impl Authorizer {
             ("GET", "/_kumo/events" | "/_kumo/events/stats") => ask("kumo:ListEvents", None),
             ("POST", "/_kumo/events/redrive") => ask("kumo:RedriveEvents", None),
             ("GET", "/_kumo/metrics") => ask("kumo:GetMetrics", None),
-            ("GET", "/_kumo/cost" | "/_kumo/cost/invocations/{id}") => ask("kumo:GetCost", None),
+            ("GET", "/_kumo/cost" | "/_kumo/cost/invocations/{id}" | "/_kumo/stats") => ask("kumo:GetCost", None),
             ("POST", "/_kumo/budgets") => ask("kumo:PutBudget", None),
             ("GET", "/_kumo/budgets" | "/_kumo/budgets/{name}") => ask("kumo:ListBudgets", None),
             ("DELETE", "/_kumo/budgets/{name}") => ask("kumo:DeleteBudget", None),

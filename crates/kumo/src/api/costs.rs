@@ -77,3 +77,13 @@ pub async fn delete_budget(State(s): State<AppState>, Path(name): Path<String>) 
     s.engine.delete_budget(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// GET /_kumo/stats?month=YYYY-MM&function=F.
+pub async fn stats(State(s): State<AppState>, q: Params) -> ApiResult<Json<Value>> {
+    let month = month_param(&q)?;
+    let mut rows = s.engine.stats(month).await?;
+    if let Some(f) = q.get("function") {
+        rows.retain(|r| &r.function == f);
+    }
+    Ok(Json(json!({"period": kumo_core::time::format_month(month.0, month.1), "Functions": rows})))
+}

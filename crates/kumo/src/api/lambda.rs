@@ -353,17 +353,7 @@ pub async fn put_recursion_config(
 
 /// Kumo's own metrics, in Prometheus' text format.
 pub async fn metrics(State(s): State<AppState>) -> Response {
-    let mut out = String::from(
-        "# HELP kumo_recursive_invocations_dropped_total Events stopped as recursive loops (Lambda's RecursiveInvocationsDropped).\n# TYPE kumo_recursive_invocations_dropped_total counter\n",
-    );
-    for (function, n) in s.engine.recursive_invocations_dropped() {
-        out.push_str(&format!("kumo_recursive_invocations_dropped_total{{function=\"{function}\"}} {n}\n"));
-    }
-    out.push_str(&format!(
-        "# HELP kumo_async_events_outstanding Asynchronous events accepted and not finished.\n# TYPE kumo_async_events_outstanding gauge\nkumo_async_events_outstanding {}\n",
-        s.engine.async_events_outstanding()
-    ));
-    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+    ([("content-type", "text/plain; version=0.0.4")], s.engine.render_metrics().await).into_response()
 }
 
 /// Kumo's own: how many asynchronous events are accepted and not finished.

@@ -113,6 +113,7 @@ pub fn router(
         .route("/_kumo/events/stats", get(lambda::async_event_stats))
         .route("/_kumo/metrics", get(lambda::metrics))
         .route("/_kumo/cost", get(costs::report))
+        .route("/_kumo/stats", get(costs::stats))
         .route("/_kumo/cost/invocations/{id}", get(costs::invocation))
         .route("/_kumo/budgets", post(costs::put_budget).get(costs::list_budgets))
         .route("/_kumo/budgets/{name}", get(costs::get_budget).delete(costs::delete_budget))

@@ -96,6 +96,55 @@ fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
 }
 
 #[derive(clap::Args)]
+pub struct StatsArgs {
+    /// Only this function.
+    function: Option<String>,
+    /// The month, YYYY-MM (default: this month, UTC).
+    #[arg(long)]
+    month: Option<String>,
+    #[command(flatten)]
+    endpoint: Endpoint,
+}
+
+pub async fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&a.endpoint)?;
+    let mut query = Vec::new();
+    if let Some(m) = &a.month {
+        query.push(format!("month={}", encode_path(m)));
+    }
+    if let Some(f) = &a.function {
+        query.push(format!("function={}", encode_path(f)));
+    }
+    let path = if query.is_empty() { "/_kumo/stats".to_string() } else { format!("/_kumo/stats?{}", query.join("&")) };
+    let out = client.get(&path).await?;
+    println!("Invocations in {} (UTC)", out["period"].as_str().unwrap_or("?"));
+    let header = ["FUNCTION", "INVOCATIONS", "ERRORS", "P50", "P99", "COLD STARTS", "COST (USD)"];
+    let ms = |v: &Value| format!("{:.2} ms", v.as_u64().unwrap_or(0) as f64 / 1000.0);
+    let pct = |n: &Value, of: &Value| {
+        let (n, of) = (n.as_u64().unwrap_or(0), of.as_u64().unwrap_or(0).max(1));
+        format!("{} ({:.1}%)", n, n as f64 * 100.0 / of as f64)
+    };
+    let rows: Vec<[String; 7]> = out["Functions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            [
+                f["function"].as_str().unwrap_or("").to_string(),
+                f["invocations"].to_string(),
+                pct(&f["errors"], &f["invocations"]),
+                ms(&f["p50_duration_us"]),
+                ms(&f["p99_duration_us"]),
+                pct(&f["cold_starts"], &f["invocations"]),
+                usd(&f["cost_micro_usd"]),
+            ]
+        })
+        .collect();
+    print_table(&header, &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
 pub struct BudgetArgs {
     #[command(subcommand)]
     command: BudgetCommand,

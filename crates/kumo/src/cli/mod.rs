@@ -64,6 +64,8 @@ enum Command {
     Cost(cost::CostArgs),
     /// Budgets: alerts at thresholds of a monthly limit, and hard caps.
     Budget(cost::BudgetArgs),
+    /// Invocations, errors, p50/p99 duration, cold starts and cost per function this month.
+    Stats(cost::StatsArgs),
 }
 
 #[derive(clap::Args)]
@@ -230,6 +232,7 @@ pub fn main() -> ExitCode {
             Command::Iam(a) => iam::run(a).await,
             Command::Cost(a) => cost::cost(a).await,
             Command::Budget(a) => cost::budget(a).await,
+            Command::Stats(a) => cost::stats(a).await,
         }
     });
     match result {

@@ -44,6 +44,18 @@ pub struct BudgetView {
     pub throttling: bool,
 }
 
+/// One function's month in numbers (`kumo stats`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FunctionStats {
+    pub function: String,
+    pub invocations: u64,
+    pub errors: u64,
+    pub cold_starts: u64,
+    pub p50_duration_us: u64,
+    pub p99_duration_us: u64,
+    pub cost_micro_usd: u64,
+}
+
 pub fn metered(r: &MeteringRecord) -> Metered {
     Metered {
         function: r.function.clone(),
@@ -260,6 +272,40 @@ impl Engine {
         Err(ApiError::not_found(format!("No metering record for request {request_id}")))
     }
 
+    /// `kumo stats`: per function this month, invocations, errors, duration
+    /// percentiles, cold starts and cost (from the stored metering).
+    pub async fn stats(&self, month: (i32, u32)) -> Result<Vec<FunctionStats>, ApiError> {
+        let report = self.cost_report(month).await?;
+        let from = kumo_core::time::month_start_ms(month.0, month.1);
+        let (ny, nm) = kumo_core::time::next_month(month.0, month.1);
+        let records =
+            self.store.metering_between(from, kumo_core::time::month_start_ms(ny, nm)).await.map_err(store_error)?;
+        let mut by_function: BTreeMap<String, Vec<&MeteringRecord>> = BTreeMap::new();
+        for r in &records {
+            by_function.entry(r.function.clone()).or_default().push(r);
+        }
+        Ok(by_function
+            .into_iter()
+            .map(|(function, rs)| {
+                let mut durations: Vec<u64> = rs.iter().map(|r| r.duration_us).collect();
+                durations.sort_unstable();
+                let pct = |p: f64| durations[((durations.len() - 1) as f64 * p).round() as usize];
+                let errors = rs.iter().filter(|r| r.outcome != "success").count() as u64;
+                let cold = rs.iter().filter(|r| r.cold).count() as u64;
+                let cost = report.functions.get(&function).map_or(0, |row| row.cost_micro_usd);
+                FunctionStats {
+                    invocations: rs.len() as u64,
+                    errors,
+                    cold_starts: cold,
+                    p50_duration_us: pct(0.5),
+                    p99_duration_us: pct(0.99),
+                    cost_micro_usd: cost,
+                    function,
+                }
+            })
+            .collect())
+    }
+
     pub async fn put_budget(&self, b: Budget) -> Result<BudgetView, ApiError> {
         b.validate().map_err(|e| ApiError::new(ErrorCode::InvalidParameterValue, e.to_string()))?;
         let now = now_ms();
@@ -301,6 +347,19 @@ impl Engine {
         drop(live);
         self.queue_capacity_freed();
         Ok(())
+    }
+
+    /// This month's cost per function (micro-USD) and each budget's (spend, limit), for metrics.
+    pub(super) fn cost_gauges(&self) -> (Vec<(String, u64)>, Vec<(String, u64, u64)>) {
+        let live = self.costs.live();
+        let mut functions: Vec<(String, u64)> = live
+            .by_function
+            .iter()
+            .map(|(f, units)| (f.clone(), u64::try_from(pricing::units_to_micro_usd(*units)).unwrap_or(u64::MAX)))
+            .collect();
+        functions.sort();
+        let budgets = live.budgets.iter().map(|(n, (b, _))| (n.clone(), live.spend_of(b), b.limit_micro_usd)).collect();
+        (functions, budgets)
     }
 
     /// The refusal of an invocation a budget stops.

@@ -146,6 +146,7 @@ impl Engine {
         if req.invocation_type != InvocationType::DryRun
             && let Some(refusal) = self.budget_refusal(&target.version.name)
         {
+            self.metrics.throttled(&target.version.name);
             return Err(refusal);
         }
         let request_id = uuid::Uuid::new_v4().to_string();
@@ -196,7 +197,10 @@ impl Engine {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(shutting_down());
         }
-        self.lock_concurrency().try_acquire(function).map_err(ApiError::throttled)?;
+        if let Err(e) = self.lock_concurrency().try_acquire(function) {
+            self.metrics.throttled(function);
+            return Err(ApiError::throttled(e));
+        }
         Ok(Permit { engine: self, function: function.to_string() })
     }
 
@@ -317,6 +321,7 @@ impl Engine {
             ephemeral_storage_mb: version.config.ephemeral_storage_mb,
         };
         self.charge_invocation(&record);
+        self.metrics.observe(&record);
         self.store.record_invocation(record);
         pool.release(env, result.reusable);
         Ok(RunResult { payload, function_error, log_tail })

@@ -12,6 +12,7 @@ pub mod environment;
 mod envlog;
 mod event_config;
 mod invoke;
+mod metrics;
 mod permissions;
 mod pool;
 mod recursion;
@@ -131,6 +132,7 @@ pub struct Engine {
     accepting: AtomicBool,
     lineages: recursion::Lineages,
     costs: costs::Costs,
+    metrics: metrics::Metrics,
     /// The engine itself, for work it spawns from `&self` methods.
     me: OnceLock<std::sync::Weak<Engine>>,
 }
@@ -196,6 +198,7 @@ impl Engine {
             accepting: AtomicBool::new(true),
             lineages: recursion::Lineages::default(),
             costs: costs::Costs::new(price_book),
+            metrics: metrics::Metrics::default(),
             me: OnceLock::new(),
         });
         let _ = engine.me.set(Arc::downgrade(&engine));

@@ -602,6 +602,24 @@ fn kumo_cost_reconciles_with_the_report_lines() {
         "{}",
         table.stdout
     );
+    let stats = kumo(&server, &["stats"]).ok("kumo stats");
+    assert!(stats.stdout.contains("small") && stats.stdout.contains("P99"), "{}", stats.stdout);
+
+    // The same numbers as Prometheus metrics.
+    let metrics = runtime.block_on(async {
+        let resp = server.send(server.http().get(format!("{}/_kumo/metrics", server.endpoint))).await.expect("metrics");
+        resp.text().await.expect("text")
+    });
+    let small_requests = report["functions"]["small"]["requests"].as_u64().unwrap_or(0);
+    for needle in [
+        format!("kumo_invocations_total{{function=\"small\"}} {small_requests}"),
+        "kumo_cold_starts_total{function=\"large\"} 1".to_string(),
+        "kumo_duration_seconds_bucket{function=\"small\",le=\"+Inf\"}".to_string(),
+        "kumo_cost_usd{function=\"large\"}".to_string(),
+        "kumo_warm_environments".to_string(),
+    ] {
+        assert!(metrics.contains(&needle), "{needle} in:\n{metrics}");
+    }
 }
 
 /// Budgets: alerts at 50 and 100 % reach a function exactly once each; a
