@@ -44,6 +44,13 @@ pub struct BudgetView {
     pub throttling: bool,
 }
 
+/// This month's cost per function and each budget's spend, for metrics (micro-USD).
+pub(super) struct CostGauges {
+    pub functions: Vec<(String, u64)>,
+    /// (budget, spend, limit).
+    pub budgets: Vec<(String, u64, u64)>,
+}
+
 /// One function's month in numbers (`kumo stats`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FunctionStats {
@@ -350,7 +357,7 @@ impl Engine {
     }
 
     /// This month's cost per function (micro-USD) and each budget's (spend, limit), for metrics.
-    pub(super) fn cost_gauges(&self) -> (Vec<(String, u64)>, Vec<(String, u64, u64)>) {
+    pub(super) fn cost_gauges(&self) -> CostGauges {
         let live = self.costs.live();
         let mut functions: Vec<(String, u64)> = live
             .by_function
@@ -359,7 +366,7 @@ impl Engine {
             .collect();
         functions.sort();
         let budgets = live.budgets.iter().map(|(n, (b, _))| (n.clone(), live.spend_of(b), b.limit_micro_usd)).collect();
-        (functions, budgets)
+        CostGauges { functions, budgets }
     }
 
     /// The refusal of an invocation a budget stops.

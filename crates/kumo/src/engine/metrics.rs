@@ -156,19 +156,19 @@ impl Engine {
         for (n, c) in &counters {
             c.init.render(&mut out, "kumo_init_duration_seconds", n);
         }
-        let (by_function, budgets) = self.cost_gauges();
+        let gauges = self.cost_gauges();
         family(
             &mut out,
             "kumo_cost_usd",
             "gauge",
             "Cost this month (UTC), after the free tier, in USD.",
-            by_function.into_iter().map(|(f, micro)| (f, format!("{:.6}", micro as f64 / 1e6))),
+            gauges.functions.into_iter().map(|(f, micro)| (f, format!("{:.6}", micro as f64 / 1e6))),
         );
         let _ = writeln!(
             out,
             "# HELP kumo_budget_spend_usd Spend this period of each budget, in USD.\n# TYPE kumo_budget_spend_usd gauge"
         );
-        for (name, spend, limit) in &budgets {
+        for (name, spend, limit) in &gauges.budgets {
             let _ = writeln!(out, "kumo_budget_spend_usd{{budget=\"{name}\"}} {:.6}", *spend as f64 / 1e6);
             let _ = writeln!(out, "kumo_budget_limit_usd{{budget=\"{name}\"}} {:.6}", *limit as f64 / 1e6);
         }
