@@ -27,6 +27,8 @@ pub enum ErrorCode {
     LogsResourceNotFound,
     /// CloudWatch Logs' invalid-parameter error.
     LogsInvalidParameter,
+    /// CloudWatch Logs: CreateLogGroup of an existing group.
+    LogsResourceAlreadyExists,
     Serialization,
     PolicyLengthExceeded,
     /// A synchronous invocation stopped as a recursive loop.
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::CodeStorageExceeded => "CodeStorageExceededException",
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::LogsInvalidParameter => "InvalidParameterException",
+            ErrorCode::LogsResourceAlreadyExists => "ResourceAlreadyExistsException",
             ErrorCode::Serialization => "SerializationException",
             ErrorCode::PolicyLengthExceeded => "PolicyLengthExceededException",
             ErrorCode::RecursiveInvocation => "RecursiveInvocationException",
@@ -67,6 +70,7 @@ impl ErrorCode {
             | ErrorCode::CodeStorageExceeded
             | ErrorCode::LogsResourceNotFound
             | ErrorCode::LogsInvalidParameter
+            | ErrorCode::LogsResourceAlreadyExists
             | ErrorCode::Serialization
             | ErrorCode::PolicyLengthExceeded
             | ErrorCode::RecursiveInvocation => 400,
@@ -150,7 +154,10 @@ impl ApiError {
         if let Some(reason) = self.reason {
             body.insert("Reason".into(), reason.into());
         }
-        if matches!(self.code, ErrorCode::LogsResourceNotFound | ErrorCode::LogsInvalidParameter) {
+        if matches!(
+            self.code,
+            ErrorCode::LogsResourceNotFound | ErrorCode::LogsInvalidParameter | ErrorCode::LogsResourceAlreadyExists
+        ) {
             body.insert("__type".into(), self.code.wire_name().into());
         }
         serde_json::Value::Object(body)

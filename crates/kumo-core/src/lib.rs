@@ -14,6 +14,7 @@ pub mod function_policy;
 pub mod iam;
 pub mod invoke;
 pub mod lineage;
+pub mod logfilter;
 pub mod logfmt;
 pub mod names;
 pub mod policy;

@@ -168,6 +168,18 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         })
         .abort_handle()
     }));
+    // Log retention (PutRetentionPolicy) is enforced every minute.
+    let expiring = engine.store().clone();
+    tokio::spawn(async move {
+        loop {
+            match expiring.expire_logs(crate::engine::now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "expired log events past their group's retention"),
+                Err(e) => tracing::warn!(error = %e, "could not expire old log events"),
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+    });
     // The peer address becomes the `aws:SourceIp` condition key.
     axum::serve(listener.tap_io(no_delay), app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

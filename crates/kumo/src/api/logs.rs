@@ -13,6 +13,7 @@ use super::AppState;
 use super::error::{ApiResult, AwsError};
 use super::read_limited;
 use crate::store::LogQuery;
+use kumo_core::logfilter::FilterPattern;
 
 fn bad(message: impl Into<String>) -> AwsError {
     AwsError(ApiError::new(ErrorCode::LogsInvalidParameter, message))
@@ -43,6 +44,12 @@ pub async fn dispatch(State(s): State<AppState>, headers: HeaderMap, body: Body)
         "DescribeLogStreams" => describe_log_streams(&s, input).await,
         "GetLogEvents" => get_log_events(&s, input).await,
         "FilterLogEvents" => filter_log_events(&s, input).await,
+        "CreateLogGroup" => create_log_group(&s, input).await,
+        "DeleteLogGroup" => delete_log_group(&s, input).await,
+        "PutRetentionPolicy" => put_retention(&s, input).await,
+        "DeleteRetentionPolicy" => delete_retention(&s, input).await,
+        "CreateLogStream" => create_log_stream(&s, input).await,
+        "PutLogEvents" => put_log_events(&s, input).await,
         other => Err(AwsError(ApiError::new(ErrorCode::UnknownOperation, format!("Unknown operation {other}")))),
     }
 }
@@ -106,6 +113,7 @@ async fn describe_log_groups(s: &AppState, input: Value) -> ApiResult<Response> 
                 "arn": format!("{}:*", group_arn(s, &g.name)),
                 "logGroupArn": group_arn(s, &g.name),
                 "storedBytes": g.stored_bytes,
+                "retentionInDays": g.retention_days,
             })
         })
         .collect();
@@ -226,51 +234,54 @@ struct FilterEvents {
     limit: Option<i64>,
 }
 
-/// Plain-term filter patterns: every term must appear; quoted phrases stay whole.
-fn filter_terms(pattern: &str) -> Vec<String> {
-    let mut terms = Vec::new();
-    let mut rest = pattern.trim();
-    while !rest.is_empty() {
-        if let Some(stripped) = rest.strip_prefix('"') {
-            let end = stripped.find('"').unwrap_or(stripped.len());
-            terms.push(stripped[..end].to_string());
-            rest = stripped.get(end + 1..).unwrap_or("").trim_start();
-        } else {
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-            terms.push(rest[..end].to_string());
-            rest = rest[end..].trim_start();
-        }
-    }
-    terms.retain(|t| !t.is_empty());
-    terms
-}
-
 async fn filter_log_events(s: &AppState, input: Value) -> ApiResult<Response> {
     let req: FilterEvents = parse(input)?;
     let group = req.log_group_name.ok_or_else(|| bad("logGroupName is required"))?;
     group_exists(s, &group).await?;
     let max = limit(req.limit, 10_000, 10_000)?;
-    let after: Option<i64> = req.next_token.as_deref().and_then(|t| t.parse().ok());
-    let events = s
-        .engine
-        .store()
-        .query_logs(LogQuery {
-            group,
-            streams: req.log_stream_names,
-            stream_prefix: req.log_stream_name_prefix,
-            start_ms: req.start_time,
-            end_ms: req.end_time,
-            after_id: after,
-            filter_terms: req.filter_pattern.as_deref().map(filter_terms).unwrap_or_default(),
-            limit: max + 1,
-            newest_first: false,
-        })
-        .await
-        .map_err(store_err)?;
-    let more = events.len() > max;
-    let items: Vec<Value> = events
+    let pattern = FilterPattern::parse(req.filter_pattern.as_deref().unwrap_or("")).map_err(|e| bad(e.0))?;
+    let mut after: Option<i64> = req.next_token.as_deref().and_then(|t| t.parse().ok());
+    // The database narrows by the pattern's required terms; the pattern itself
+    // (exclusions, alternatives, JSON) decides each candidate. A page ends at
+    // `max` matches or after scanning a bounded number of candidates, and its
+    // token resumes after the last event scanned.
+    let mut matched: Vec<crate::store::StoredLogEvent> = Vec::new();
+    let mut scanned_to = None;
+    let mut exhausted = false;
+    for _ in 0..10 {
+        let batch = s
+            .engine
+            .store()
+            .query_logs(LogQuery {
+                group: group.clone(),
+                streams: req.log_stream_names.clone(),
+                stream_prefix: req.log_stream_name_prefix.clone(),
+                start_ms: req.start_time,
+                end_ms: req.end_time,
+                after_id: after,
+                filter_terms: pattern.required_terms(),
+                limit: max,
+                newest_first: false,
+            })
+            .await
+            .map_err(store_err)?;
+        exhausted = batch.len() < max;
+        for e in batch {
+            after = Some(e.id);
+            scanned_to = Some(e.id);
+            if pattern.matches(&e.message) {
+                matched.push(e);
+                if matched.len() == max {
+                    break;
+                }
+            }
+        }
+        if exhausted || matched.len() == max {
+            break;
+        }
+    }
+    let items: Vec<Value> = matched
         .iter()
-        .take(max)
         .map(|e| {
             json!({
                 "logStreamName": e.stream,
@@ -282,19 +293,128 @@ async fn filter_log_events(s: &AppState, input: Value) -> ApiResult<Response> {
         })
         .collect();
     let mut out = json!({"events": items, "searchedLogStreams": []});
-    if more && let Some(last) = events.get(max - 1) {
-        out["nextToken"] = json!(last.id.to_string());
+    let more = !exhausted || matched.len() == max;
+    if more && let Some(last) = matched.last().map(|e| e.id).or(scanned_to) {
+        out["nextToken"] = json!(last.to_string());
     }
     Ok(reply(out))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::filter_terms;
+/// The retention periods CloudWatch Logs accepts.
+const RETENTION_DAYS: &[u32] =
+    &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
-    #[test]
-    fn splits_filter_patterns() {
-        assert_eq!(filter_terms(r#"ERROR "timed out" x"#), vec!["ERROR", "timed out", "x"]);
-        assert!(filter_terms("  ").is_empty());
+fn group_name(input: &Value) -> ApiResult<String> {
+    let name = input["logGroupName"].as_str().unwrap_or_default();
+    let valid = !name.is_empty()
+        && name.len() <= 512
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/' | '.' | '#'));
+    if !valid {
+        return Err(bad(format!(
+            "1 validation error detected: Value '{name}' at 'logGroupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_/#A-Za-z0-9]+"
+        )));
     }
+    Ok(name.to_string())
+}
+
+fn group_missing() -> AwsError {
+    AwsError(ApiError::new(ErrorCode::LogsResourceNotFound, "The specified log group does not exist."))
+}
+
+async fn create_log_group(s: &AppState, input: Value) -> ApiResult<Response> {
+    let name = group_name(&input)?;
+    let created = s.engine.store().create_log_group(&name, crate::engine::now_ms()).await.map_err(store_err)?;
+    if !created {
+        return Err(AwsError(ApiError::new(
+            ErrorCode::LogsResourceAlreadyExists,
+            "The specified log group already exists",
+        )));
+    }
+    Ok(reply(json!({})))
+}
+
+async fn delete_log_group(s: &AppState, input: Value) -> ApiResult<Response> {
+    let name = group_name(&input)?;
+    if !s.engine.store().delete_log_group(&name).await.map_err(store_err)? {
+        return Err(group_missing());
+    }
+    Ok(reply(json!({})))
+}
+
+async fn put_retention(s: &AppState, input: Value) -> ApiResult<Response> {
+    let name = group_name(&input)?;
+    let days =
+        input["retentionInDays"].as_u64().and_then(|d| u32::try_from(d).ok()).filter(|d| RETENTION_DAYS.contains(d));
+    let Some(days) = days else {
+        return Err(bad(format!(
+            "1 validation error detected: Value '{}' at 'retentionInDays' failed to satisfy constraint: Member must satisfy enum value set: {RETENTION_DAYS:?}",
+            input["retentionInDays"]
+        )));
+    };
+    if !s.engine.store().set_log_retention(&name, Some(days)).await.map_err(store_err)? {
+        return Err(group_missing());
+    }
+    // Enforced now, not only at the next sweep.
+    s.engine.store().expire_logs(crate::engine::now_ms()).await.map_err(store_err)?;
+    Ok(reply(json!({})))
+}
+
+async fn create_log_stream(s: &AppState, input: Value) -> ApiResult<Response> {
+    let group = group_name(&input)?;
+    group_exists(s, &group).await?;
+    let stream = input["logStreamName"].as_str().unwrap_or_default();
+    if stream.is_empty() || stream.len() > 512 || stream.contains(':') || stream.contains('*') {
+        return Err(bad(format!("Invalid log stream name: {stream:?}")));
+    }
+    let created =
+        s.engine.store().create_log_stream(&group, stream, crate::engine::now_ms()).await.map_err(store_err)?;
+    if !created {
+        return Err(AwsError(ApiError::new(
+            ErrorCode::LogsResourceAlreadyExists,
+            "The specified log stream already exists",
+        )));
+    }
+    Ok(reply(json!({})))
+}
+
+/// PutLogEvents: a batch of up to 10,000 events (1 MB), in one stream.
+async fn put_log_events(s: &AppState, input: Value) -> ApiResult<Response> {
+    let group = group_name(&input)?;
+    let stream = input["logStreamName"].as_str().unwrap_or_default().to_string();
+    let streams = s.engine.store().log_streams(group.clone(), Some(stream.clone())).await.map_err(store_err)?;
+    if !streams.iter().any(|st| st.name == stream) {
+        return Err(AwsError(ApiError::new(
+            ErrorCode::LogsResourceNotFound,
+            "The specified log stream does not exist.",
+        )));
+    }
+    let events = input["logEvents"].as_array().cloned().unwrap_or_default();
+    if events.is_empty() || events.len() > 10_000 {
+        return Err(bad("logEvents must hold between 1 and 10000 events"));
+    }
+    let group_arc: std::sync::Arc<str> = group.as_str().into();
+    let stream_arc: std::sync::Arc<str> = stream.as_str().into();
+    let mut batch = Vec::with_capacity(events.len());
+    for e in events {
+        let (Some(timestamp_ms), Some(message)) = (e["timestamp"].as_i64(), e["message"].as_str()) else {
+            return Err(bad("every log event needs a timestamp and a message"));
+        };
+        batch.push(crate::store::LogEvent {
+            group: group_arc.clone(),
+            stream: stream_arc.clone(),
+            timestamp_ms,
+            message: message.to_string(),
+        });
+    }
+    s.engine.store().append_logs(batch);
+    s.engine.store().flush().await.map_err(store_err)?;
+    Ok(reply(json!({"nextSequenceToken": crate::engine::now_ms().to_string()})))
+}
+
+async fn delete_retention(s: &AppState, input: Value) -> ApiResult<Response> {
+    let name = group_name(&input)?;
+    if !s.engine.store().set_log_retention(&name, None).await.map_err(store_err)? {
+        return Err(group_missing());
+    }
+    Ok(reply(json!({})))
 }

@@ -135,7 +135,16 @@ pub async fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
                 pct(&f["errors"], &f["invocations"]),
                 ms(&f["p50_duration_us"]),
                 ms(&f["p99_duration_us"]),
-                pct(&f["cold_starts"], &f["invocations"]),
+                {
+                    let causes: Vec<String> = f["cold_start_causes"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(cause, n)| format!("{cause} {n}"))
+                        .collect();
+                    let rate = pct(&f["cold_starts"], &f["invocations"]);
+                    if causes.is_empty() { rate } else { format!("{rate}: {}", causes.join(", ")) }
+                },
                 usd(&f["cost_micro_usd"]),
             ]
         })

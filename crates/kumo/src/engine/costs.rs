@@ -58,6 +58,8 @@ pub struct FunctionStats {
     pub invocations: u64,
     pub errors: u64,
     pub cold_starts: u64,
+    /// Cold starts by cause: `first`, `scale-out`, `after-reap`, `after-crash`.
+    pub cold_start_causes: BTreeMap<String, u64>,
     pub p50_duration_us: u64,
     pub p99_duration_us: u64,
     pub cost_micro_usd: u64,
@@ -299,11 +301,16 @@ impl Engine {
                 let pct = |p: f64| durations[((durations.len() - 1) as f64 * p).round() as usize];
                 let errors = rs.iter().filter(|r| r.outcome != "success").count() as u64;
                 let cold = rs.iter().filter(|r| r.cold).count() as u64;
+                let mut cold_start_causes = BTreeMap::new();
+                for cause in rs.iter().filter_map(|r| r.cold_start_cause.clone()) {
+                    *cold_start_causes.entry(cause).or_insert(0) += 1;
+                }
                 let cost = report.functions.get(&function).map_or(0, |row| row.cost_micro_usd);
                 FunctionStats {
                     invocations: rs.len() as u64,
                     errors,
                     cold_starts: cold,
+                    cold_start_causes,
                     p50_duration_us: pct(0.5),
                     p99_duration_us: pct(0.99),
                     cost_micro_usd: cost,

@@ -223,12 +223,16 @@ impl Engine {
         let version = &target.version;
         let pool = self.pool_for(version);
         let start_ms = now_ms();
+        let mut cold_start_cause = None;
         let (mut env, cold) = match pool.take_idle() {
             Some(env) => (env, false),
-            None => match self.cold_start(&pool, version).await {
-                Ok(env) => (env, true),
-                Err(failure) => return Ok(self.spawn_failed(target, &request_id, start_ms, failure, want_tail)),
-            },
+            None => {
+                cold_start_cause = Some(pool.cold_start_cause());
+                match self.cold_start(&pool, version).await {
+                    Ok(env) => (env, true),
+                    Err(failure) => return Ok(self.spawn_failed(target, &request_id, start_ms, failure, want_tail)),
+                }
+            }
         };
         let event = Arc::new(Event {
             request_id: request_id.clone(),
@@ -310,6 +314,7 @@ impl Engine {
             invocation_peak_mb: logfmt::mib_ceil(result.invocation_peak_bytes),
             init_duration_us: init_us,
             cold,
+            cold_start_cause: cold_start_cause.map(str::to_string),
             outcome: match status {
                 ReportStatus::Success if function_error.is_some() => "error".into(),
                 ReportStatus::Success => "success".into(),

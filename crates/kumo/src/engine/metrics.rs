@@ -49,6 +49,7 @@ struct FunctionCounters {
     errors: u64,
     throttles: u64,
     cold_starts: u64,
+    cold_start_causes: BTreeMap<String, u64>,
     billed_mb_ms: u128,
     duration: Histogram,
     init: Histogram,
@@ -77,6 +78,7 @@ impl Metrics {
             }
             if r.cold {
                 c.cold_starts += 1;
+                *c.cold_start_causes.entry(r.cold_start_cause.clone().unwrap_or_default()).or_insert(0) += 1;
             }
             c.billed_mb_ms += u128::from(r.billed_ms) * u128::from(r.memory_mb);
             c.duration.observe(r.duration_us);

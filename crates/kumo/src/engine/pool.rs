@@ -65,11 +65,41 @@ pub struct Pool {
     idle: Mutex<Vec<Arc<Environment>>>,
     live: AtomicUsize,
     retired: AtomicBool,
+    /// How this pool last lost an environment: the cause of the next cold start.
+    last_loss: std::sync::atomic::AtomicU8,
 }
+
+const LOST_NONE: u8 = 0;
+const LOST_REAPED: u8 = 1;
+const LOST_CRASHED: u8 = 2;
 
 impl Pool {
     pub fn new(version: Arc<FunctionVersion>) -> Pool {
-        Pool { version, idle: Mutex::new(Vec::new()), live: AtomicUsize::new(0), retired: AtomicBool::new(false) }
+        Pool {
+            version,
+            idle: Mutex::new(Vec::new()),
+            live: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
+            last_loss: std::sync::atomic::AtomicU8::new(LOST_NONE),
+        }
+    }
+
+    /// Why a cold start is needed now: other environments are busy (`scale-out`),
+    /// or the last one was reaped or evicted (`after-reap`), or died with an
+    /// error, timeout or crash (`after-crash`), or there never was one (`first`).
+    pub fn cold_start_cause(&self) -> &'static str {
+        if self.live() > 0 {
+            return "scale-out";
+        }
+        match self.last_loss.load(Ordering::Relaxed) {
+            LOST_REAPED => "after-reap",
+            LOST_CRASHED => "after-crash",
+            _ => "first",
+        }
+    }
+
+    fn lost(&self, how: u8) {
+        self.last_loss.store(how, Ordering::Relaxed);
     }
 
     pub fn live(&self) -> usize {
@@ -90,6 +120,7 @@ impl Pool {
             if !env.is_dead() && credentials_fresh {
                 return Some(env);
             }
+            self.lost(if env.is_dead() { LOST_CRASHED } else { LOST_REAPED });
             self.live.fetch_sub(1, Ordering::Relaxed);
             tokio::spawn(env.destroy());
         }
@@ -102,6 +133,9 @@ impl Pool {
             env.touch();
             self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(env);
         } else {
+            if !self.retired.load(Ordering::Acquire) {
+                self.lost(LOST_CRASHED);
+            }
             self.live.fetch_sub(1, Ordering::Relaxed);
             tokio::spawn(env.destroy());
         }
@@ -126,6 +160,9 @@ impl Pool {
             old
         };
         let n = expired.len();
+        if n > 0 {
+            self.lost(LOST_REAPED);
+        }
         for env in expired {
             self.live.fetch_sub(1, Ordering::Relaxed);
             tokio::spawn(env.destroy());
@@ -147,6 +184,7 @@ impl Pool {
         };
         match env {
             Some(env) => {
+                self.lost(LOST_REAPED);
                 self.live.fetch_sub(1, Ordering::Relaxed);
                 tokio::spawn(env.destroy());
                 true

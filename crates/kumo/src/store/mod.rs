@@ -81,6 +81,8 @@ pub struct LogGroupInfo {
     pub name: String,
     pub created_ms: i64,
     pub stored_bytes: i64,
+    /// PutRetentionPolicy's days; `None` keeps events forever.
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,8 @@ pub struct MeteringRecord {
     pub invocation_peak_mb: u64,
     pub init_duration_us: Option<u64>,
     pub cold: bool,
+    /// Why a cold start happened: `first`, `scale-out`, `after-reap` or `after-crash`.
+    pub cold_start_cause: Option<String>,
     /// `success`, `error`, `timeout` or `crash`.
     pub outcome: String,
     pub error_type: Option<String>,
@@ -188,6 +192,16 @@ pub trait Store: Send + Sync + 'static {
 
     async fn query_logs(&self, query: LogQuery) -> Result<Vec<StoredLogEvent>, StoreError>;
     async fn log_groups(&self, prefix: Option<String>) -> Result<Vec<LogGroupInfo>, StoreError>;
+    /// Creates an empty log group; `false` when it already exists.
+    async fn create_log_group(&self, name: &str, created_ms: i64) -> Result<bool, StoreError>;
+    /// Creates an empty log stream in a group; `false` when it already exists.
+    async fn create_log_stream(&self, group: &str, name: &str, created_ms: i64) -> Result<bool, StoreError>;
+    /// Deletes a group with its streams and events; `false` when there was none.
+    async fn delete_log_group(&self, name: &str) -> Result<bool, StoreError>;
+    /// Sets (or with `None` removes) a group's retention; `false` when there is no such group.
+    async fn set_log_retention(&self, name: &str, days: Option<u32>) -> Result<bool, StoreError>;
+    /// Deletes events older than their group's retention; returns how many.
+    async fn expire_logs(&self, now_ms: i64) -> Result<u64, StoreError>;
     async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError>;
     /// The metering records of invocations that started in `[from_ms, to_ms)`, in start order.
     async fn metering_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MeteringRecord>, StoreError>;

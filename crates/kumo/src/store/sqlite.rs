@@ -176,6 +176,12 @@ CREATE TABLE budgets (
     state TEXT NOT NULL
 );
 "#,
+    // Log groups' retention (PutRetentionPolicy), enforced by `expire_logs`.
+    r#"
+ALTER TABLE log_groups ADD COLUMN retention_days INTEGER;
+ALTER TABLE invocations ADD COLUMN cold_start_cause TEXT;
+CREATE INDEX log_events_by_group_ts ON log_events (group_name, ts);
+"#,
 ];
 
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -190,7 +196,7 @@ enum WriteOp {
     /// be done again): committed with the next batch, without its own fsync.
     Lazy(DurableWrite),
     Logs(Vec<LogEvent>),
-    Metering(MeteringRecord),
+    Metering(Box<MeteringRecord>),
     Flush(Ack),
 }
 
@@ -342,6 +348,7 @@ fn apply_batch(
 ) -> Result<(), String> {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     let mut streams: HashMap<(Arc<str>, Arc<str>), (i64, i64)> = HashMap::new();
+    let mut group_bytes: HashMap<Arc<str>, i64> = HashMap::new();
     let ingested = now_ms();
     {
         let mut insert_log = tx
@@ -378,6 +385,7 @@ fn apply_batch(
                         insert_log
                             .execute(params![&*e.group, &*e.stream, e.timestamp_ms, ingested, e.message])
                             .map_err(|e| e.to_string())?;
+                        *group_bytes.entry(e.group.clone()).or_insert(0) += e.message.len() as i64;
                         let span = streams.entry((e.group.clone(), e.stream.clone())).or_insert((i64::MAX, i64::MIN));
                         span.0 = span.0.min(e.timestamp_ms);
                         span.1 = span.1.max(e.timestamp_ms);
@@ -387,8 +395,8 @@ fn apply_batch(
                     tx.prepare_cached(
                         "INSERT INTO invocations (request_id, function, version, start_ms, duration_us, billed_ms, memory_mb, \
                          max_memory_used_mb, invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, \
-                         ephemeral_storage_mb, init_billed_ms) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                         ephemeral_storage_mb, init_billed_ms, cold_start_cause) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                     )
                     .and_then(|mut s| {
                         s.execute(params![
@@ -407,7 +415,8 @@ fn apply_batch(
                             r.error_type,
                             r.architecture,
                             r.ephemeral_storage_mb,
-                            r.init_billed_ms as i64
+                            r.init_billed_ms as i64,
+                            r.cold_start_cause
                         ])
                     })
                     .map_err(|e| e.to_string())?;
@@ -431,6 +440,10 @@ fn apply_batch(
             params![&*group, &*stream, first, last, ingested],
         )
         .map_err(|e| e.to_string())?;
+    }
+    for (group, bytes) in group_bytes {
+        tx.execute("UPDATE log_groups SET stored_bytes = stored_bytes + ?2 WHERE name = ?1", params![&*group, bytes])
+            .map_err(|e| e.to_string())?;
     }
     tx.commit().map_err(|e| e.to_string())
 }
@@ -659,7 +672,7 @@ impl Store for SqliteStore {
     }
 
     fn record_invocation(&self, record: MeteringRecord) {
-        if self.send(WriteOp::Metering(record)).is_err() {
+        if self.send(WriteOp::Metering(Box::new(record))).is_err() {
             tracing::warn!("metering record dropped: store writer stopped");
         }
     }
@@ -729,15 +742,100 @@ impl Store for SqliteStore {
     async fn log_groups(&self, prefix: Option<String>) -> Result<Vec<LogGroupInfo>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare(
-                "SELECT name, created_ms, stored_bytes FROM log_groups \
+                "SELECT name, created_ms, stored_bytes, retention_days FROM log_groups \
                  WHERE ?1 IS NULL OR substr(name, 1, length(?1)) = ?1 ORDER BY name",
             )?;
             let rows = stmt.query_map([prefix], |r| {
-                Ok(LogGroupInfo { name: r.get(0)?, created_ms: r.get(1)?, stored_bytes: r.get(2)? })
+                Ok(LogGroupInfo {
+                    name: r.get(0)?,
+                    created_ms: r.get(1)?,
+                    stored_bytes: r.get(2)?,
+                    retention_days: r.get(3)?,
+                })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
+    }
+
+    async fn create_log_group(&self, name: &str, created_ms: i64) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        let (tx_done, rx) = std::sync::mpsc::channel();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "INSERT INTO log_groups (name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, created_ms],
+            )?;
+            let _ = tx_done.send(n == 1);
+            Ok(())
+        })
+        .await?;
+        Ok(rx.recv().unwrap_or(false))
+    }
+
+    async fn create_log_stream(&self, group: &str, name: &str, created_ms: i64) -> Result<bool, StoreError> {
+        let (group, name) = (group.to_string(), name.to_string());
+        let (tx_done, rx) = std::sync::mpsc::channel();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "INSERT INTO log_streams (group_name, name, created_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (group_name, name) DO NOTHING",
+                params![group, name, created_ms],
+            )?;
+            let _ = tx_done.send(n == 1);
+            Ok(())
+        })
+        .await?;
+        Ok(rx.recv().unwrap_or(false))
+    }
+
+    async fn delete_log_group(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        let (tx_done, rx) = std::sync::mpsc::channel();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM log_events WHERE group_name = ?1", [&name])?;
+            tx.execute("DELETE FROM log_streams WHERE group_name = ?1", [&name])?;
+            let n = tx.execute("DELETE FROM log_groups WHERE name = ?1", [&name])?;
+            let _ = tx_done.send(n == 1);
+            Ok(())
+        })
+        .await?;
+        Ok(rx.recv().unwrap_or(false))
+    }
+
+    async fn set_log_retention(&self, name: &str, days: Option<u32>) -> Result<bool, StoreError> {
+        let name = name.to_string();
+        let (tx_done, rx) = std::sync::mpsc::channel();
+        self.write(move |tx| {
+            let n = tx.execute("UPDATE log_groups SET retention_days = ?2 WHERE name = ?1", params![name, days])?;
+            let _ = tx_done.send(n == 1);
+            Ok(())
+        })
+        .await?;
+        Ok(rx.recv().unwrap_or(false))
+    }
+
+    async fn expire_logs(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let (tx_done, rx) = std::sync::mpsc::channel();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "DELETE FROM log_events WHERE id IN (SELECT e.id FROM log_events e JOIN log_groups g \
+                 ON e.group_name = g.name WHERE g.retention_days IS NOT NULL \
+                 AND e.ts < ?1 - g.retention_days * 86400000)",
+                [now_ms],
+            )?;
+            if n > 0 {
+                tx.execute(
+                    "UPDATE log_groups SET stored_bytes = (SELECT coalesce(sum(length(message)), 0) FROM log_events \
+                     WHERE group_name = log_groups.name) WHERE retention_days IS NOT NULL",
+                    [],
+                )?;
+            }
+            let _ = tx_done.send(n as u64);
+            Ok(())
+        })
+        .await?;
+        Ok(rx.recv().unwrap_or(0))
     }
 
     async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError> {
@@ -765,7 +863,7 @@ impl Store for SqliteStore {
             let mut stmt = conn.prepare(
                 "SELECT request_id, function, version, start_ms, duration_us, billed_ms, memory_mb, max_memory_used_mb, \
                  invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, ephemeral_storage_mb, \
-                 init_billed_ms FROM invocations WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms, id",
+                 init_billed_ms, cold_start_cause FROM invocations WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms, id",
             )?;
             let rows = stmt.query_map(params![from_ms, to_ms], |r| {
                 Ok(MeteringRecord {
@@ -785,6 +883,7 @@ impl Store for SqliteStore {
                     architecture: r.get(13)?,
                     ephemeral_storage_mb: r.get(14)?,
                     init_billed_ms: r.get::<_, i64>(15)? as u64,
+                    cold_start_cause: r.get(16)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -557,6 +557,9 @@ fn kumo_cost_reconciles_with_the_report_lines() {
         for i in 0..30 {
             invoke(&lambda, if i % 3 == 0 { "large" } else { "small" }, json!({"sleep_ms": i % 7})).await;
         }
+        // A crash destroys the environment: the next invoke is a cold start "after-crash".
+        invoke(&lambda, "small", json!({"exit": 3})).await;
+        invoke(&lambda, "small", json!({})).await;
     });
     let last = kumo(&server, &["invoke", "small", r#"{"x":1}"#, "--cost"]).ok("kumo invoke --cost");
     assert!(last.stderr.lines().any(|l| l.starts_with("COST ") && l.contains(" USD")), "{}", last.stderr);
@@ -604,6 +607,8 @@ fn kumo_cost_reconciles_with_the_report_lines() {
     );
     let stats = kumo(&server, &["stats"]).ok("kumo stats");
     assert!(stats.stdout.contains("small") && stats.stdout.contains("P99"), "{}", stats.stdout);
+    let small = stats.stdout.lines().find(|l| l.starts_with("small")).unwrap_or_default();
+    assert!(small.contains("after-crash 1") && small.contains("first 1"), "cold-start causes: {}", stats.stdout);
 
     // The same numbers as Prometheus metrics.
     let metrics = runtime.block_on(async {
@@ -702,4 +707,68 @@ fn budgets_alert_once_per_threshold_and_throttle_at_the_limit() {
     let listed = kumo(&server, &["budget", "ls"]).ok("kumo budget ls");
     assert!(listed.stdout.contains("watch") && listed.stdout.contains("cap"), "{}", listed.stdout);
     kumo(&server, &["budget", "rm", "watch"]).ok("kumo budget rm");
+}
+
+/// CloudWatch Logs' group management with the AWS CLI: create, put events, retention
+/// (enforced), filter patterns (terms and JSON), delete.
+#[test]
+fn aws_cli_manages_log_groups_and_retention() {
+    let server = Server::start();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let aws = AwsCli::new(&server, tmp.path());
+    aws.run(&["logs", "create-log-group", "--log-group-name", "/app/orders"]).ok("create-log-group");
+    let again = aws.run(&["logs", "create-log-group", "--log-group-name", "/app/orders"]);
+    assert!(!again.success && again.stderr.contains("ResourceAlreadyExistsException"), "{}", again.stderr);
+    aws.run(&["logs", "create-log-stream", "--log-group-name", "/app/orders", "--log-stream-name", "web"])
+        .ok("create-log-stream");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let old = now - 3 * 86_400_000;
+    let events = json!([
+        {"timestamp": old, "message": "ancient ERROR line"},
+        {"timestamp": now - 2000, "message": r#"{"level": "ERROR", "latency": 1500, "path": "/api/orders"}"#},
+        {"timestamp": now - 1000, "message": r#"{"level": "INFO", "latency": 20, "path": "/health"}"#},
+        {"timestamp": now, "message": "plain ERROR timed out"}
+    ]);
+    aws.run(&[
+        "logs",
+        "put-log-events",
+        "--log-group-name",
+        "/app/orders",
+        "--log-stream-name",
+        "web",
+        "--log-events",
+        &events.to_string(),
+    ])
+    .ok("put-log-events");
+    let messages = |pattern: &str| -> Vec<String> {
+        let out = aws
+            .run(&["logs", "filter-log-events", "--log-group-name", "/app/orders", "--filter-pattern", pattern])
+            .ok("filter-log-events")
+            .json();
+        out["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["message"].as_str())
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(messages("ERROR").len(), 3, "{:?}", messages("ERROR"));
+    assert_eq!(messages(r#""timed out""#), ["plain ERROR timed out"]);
+    assert_eq!(messages(r#"{ $.level = "ERROR" }"#).len(), 1, "{:?}", messages(r#"{ $.level = "ERROR" }"#));
+    assert_eq!(messages(r#"{ $.latency > 1000 && $.path = "/api*" }"#).len(), 1);
+    assert_eq!(messages("ERROR -ancient").len(), 2);
+
+    // A one-day retention removes the three-day-old event, now and from then on.
+    aws.run(&["logs", "put-retention-policy", "--log-group-name", "/app/orders", "--retention-in-days", "1"])
+        .ok("put-retention-policy");
+    assert_eq!(messages("ERROR").len(), 2, "{:?}", messages("ERROR"));
+    let groups = aws.run(&["logs", "describe-log-groups", "--log-group-name-prefix", "/app/"]).ok("describe").json();
+    assert_eq!(groups["logGroups"][0]["retentionInDays"], 1, "{groups}");
+    let bad = aws.run(&["logs", "put-retention-policy", "--log-group-name", "/app/orders", "--retention-in-days", "2"]);
+    assert!(!bad.success && bad.stderr.contains("InvalidParameterException"), "{}", bad.stderr);
+
+    aws.run(&["logs", "delete-log-group", "--log-group-name", "/app/orders"]).ok("delete-log-group");
+    let gone = aws.run(&["logs", "filter-log-events", "--log-group-name", "/app/orders"]);
+    assert!(!gone.success && gone.stderr.contains("ResourceNotFoundException"), "{}", gone.stderr);
 }
