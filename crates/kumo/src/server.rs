@@ -37,6 +37,8 @@ pub struct ServeOptions {
     pub auth: crate::iam::AuthMode,
     /// A JSON price book replacing Lambda's list prices.
     pub price_book: Option<PathBuf>,
+    /// Bearer token for `/_kumo/metrics` (Prometheus).
+    pub metrics_token: Option<String>,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -129,13 +131,16 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     engine.set_execution_roles(Arc::new(crate::iam::execution::LambdaExecutionRoles::new(iam.clone())));
     let directory: Arc<dyn crate::iam::IamDirectory> = iam.clone();
     let security = crate::api::Security {
-        authenticator: Arc::new(crate::api::auth::Authenticator::new(
-            opts.auth,
-            &opts.account_id,
-            &opts.region,
-            root_key,
-            directory.clone(),
-        )),
+        authenticator: Arc::new(
+            crate::api::auth::Authenticator::new(
+                opts.auth,
+                &opts.account_id,
+                &opts.region,
+                root_key,
+                directory.clone(),
+            )
+            .with_metrics_token(opts.metrics_token.clone()),
+        ),
         authorizer: Arc::new(crate::api::authorize::Authorizer::new(
             &opts.account_id,
             &opts.region,

@@ -46,6 +46,8 @@ pub struct Authenticator {
     /// Derived signing keys by (access key, date, region, service): one HMAC
     /// chain per key and day instead of four HMACs per request.
     signing_keys: Mutex<HashMap<(String, String, String, String), SigningKey>>,
+    /// `--metrics-token`: the bearer token that may read `/_kumo/metrics`.
+    metrics_token: Option<String>,
 }
 
 /// The wire protocol of a request, which decides how its errors are written.
@@ -219,7 +221,21 @@ impl Authenticator {
             root,
             directory,
             signing_keys: Mutex::new(HashMap::new()),
+            metrics_token: None,
         }
+    }
+
+    /// Lets `GET /_kumo/metrics` in with `Authorization: Bearer TOKEN` instead of
+    /// SigV4 (Prometheus scrapers cannot sign); that route only.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Authenticator {
+        self.metrics_token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    fn metrics_bearer_ok(&self, parts: &axum::http::HeaderMap) -> bool {
+        let Some(expected) = &self.metrics_token else { return false };
+        let sent = parts.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        sent.is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected.as_bytes())))
     }
 
     pub fn mode(&self) -> AuthMode {
@@ -338,6 +354,12 @@ fn refuse(protocol: Protocol, refusal: &Refusal, path: &str) -> Response {
 pub async fn authenticate(State(auth): State<Arc<Authenticator>>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     if OPEN_PATHS.contains(&path) || PRESIGNED_PREFIXES.iter().any(|p| path.starts_with(p)) {
+        return next.run(req).await;
+    }
+    if path == "/_kumo/metrics" && req.method() == axum::http::Method::GET && auth.metrics_bearer_ok(req.headers()) {
+        let mut req = req;
+        req.extensions_mut().insert(Identity::root(&auth.account, None));
+        req.extensions_mut().insert(Protocol::RestJson);
         return next.run(req).await;
     }
     if auth.mode == AuthMode::None && path != "/" {

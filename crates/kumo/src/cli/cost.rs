@@ -23,6 +23,15 @@ pub struct CostArgs {
     endpoint: Endpoint,
 }
 
+/// `path?month=…&function=…` with the filters given.
+fn with_filters(path: &str, month: Option<&str>, function: Option<&str>) -> String {
+    let query: Vec<String> = [("month", month), ("function", function)]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode_path(v))))
+        .collect();
+    if query.is_empty() { path.to_string() } else { format!("{path}?{}", query.join("&")) }
+}
+
 fn usd(micro: &Value) -> String {
     let m = micro.as_u64().unwrap_or(0);
     format!("${}.{:06}", m / 1_000_000, m % 1_000_000)
@@ -30,15 +39,7 @@ fn usd(micro: &Value) -> String {
 
 pub async fn cost(a: CostArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&a.endpoint)?;
-    let mut query = Vec::new();
-    if let Some(m) = &a.month {
-        query.push(format!("month={}", encode_path(m)));
-    }
-    if let Some(f) = &a.function {
-        query.push(format!("function={}", encode_path(f)));
-    }
-    let path = if query.is_empty() { "/_kumo/cost".to_string() } else { format!("/_kumo/cost?{}", query.join("&")) };
-    let report = client.get(&path).await?;
+    let report = client.get(&with_filters("/_kumo/cost", a.month.as_deref(), a.function.as_deref())).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
@@ -108,15 +109,7 @@ pub struct StatsArgs {
 
 pub async fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&a.endpoint)?;
-    let mut query = Vec::new();
-    if let Some(m) = &a.month {
-        query.push(format!("month={}", encode_path(m)));
-    }
-    if let Some(f) = &a.function {
-        query.push(format!("function={}", encode_path(f)));
-    }
-    let path = if query.is_empty() { "/_kumo/stats".to_string() } else { format!("/_kumo/stats?{}", query.join("&")) };
-    let out = client.get(&path).await?;
+    let out = client.get(&with_filters("/_kumo/stats", a.month.as_deref(), a.function.as_deref())).await?;
     println!("Invocations in {} (UTC)", out["period"].as_str().unwrap_or("?"));
     let header = ["FUNCTION", "INVOCATIONS", "ERRORS", "P50", "P99", "COLD STARTS", "COST (USD)"];
     let ms = |v: &Value| format!("{:.2} ms", v.as_u64().unwrap_or(0) as f64 / 1000.0);

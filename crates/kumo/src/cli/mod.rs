@@ -135,6 +135,9 @@ struct ServeArgs {
     /// of Lambda's list prices (internal chargeback rates, another region's).
     #[arg(long, env = "KUMO_PRICE_BOOK")]
     price_book: Option<PathBuf>,
+    /// A bearer token that may read /_kumo/metrics without SigV4 (for Prometheus).
+    #[arg(long, env = "KUMO_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 /// A comma-separated list of durations.
@@ -218,6 +221,7 @@ pub fn main() -> ExitCode {
                     async_retry_delays: a.async_retry_delays.0,
                     auth: a.auth,
                     price_book: a.price_book,
+                    metrics_token: a.metrics_token,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)

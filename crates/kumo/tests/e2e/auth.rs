@@ -186,3 +186,28 @@ async fn auth_none_lets_anyone_in_and_says_so_at_every_start() {
             .await;
     assert_eq!(status, 200, "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_metrics_token_opens_the_metrics_route_and_nothing_else() {
+    let server = Server::start_with_env(&[], &[("KUMO_METRICS_TOKEN", "scrape-me-0123456789")]);
+    let http = server.http();
+    let metrics = format!("{}/_kumo/metrics", server.endpoint);
+    let ok = http.get(&metrics).bearer_auth("scrape-me-0123456789").send().await.expect("scrape");
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.expect("text").contains("kumo_concurrent_executions"));
+    for token in [None, Some("wrong-token")] {
+        let mut req = http.get(&metrics);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("refused scrape");
+        assert_eq!(resp.status(), 403, "{token:?}");
+    }
+    let elsewhere = http
+        .get(format!("{}/2015-03-31/functions", server.endpoint))
+        .bearer_auth("scrape-me-0123456789")
+        .send()
+        .await
+        .expect("other route");
+    assert_eq!(elsewhere.status(), 403, "the token opens the metrics route only");
+}

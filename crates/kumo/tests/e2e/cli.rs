@@ -772,3 +772,59 @@ fn aws_cli_manages_log_groups_and_retention() {
     let gone = aws.run(&["logs", "filter-log-events", "--log-group-name", "/app/orders"]);
     assert!(!gone.success && gone.stderr.contains("ResourceNotFoundException"), "{}", gone.stderr);
 }
+
+/// A budget alert reaches a webhook (a plain HTTP receiver on loopback).
+#[test]
+fn budget_alerts_reach_a_webhook() {
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").expect("receiver");
+    let url = format!("http://{}/hooks/budget", receiver.local_addr().expect("addr"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in receiver.incoming().map_while(Result::ok) {
+            let mut stream = stream;
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // Read the headers, then as much body as Content-Length says.
+            while let Ok(n) = stream.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        let _ = tx.send((head.to_string(), body.to_string()));
+                        break;
+                    }
+                }
+            }
+            use std::io::Write as _;
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let prices = tmp.path().join("prices.json");
+    std::fs::write(&prices, r#"{"request_rate": 1000000000, "x86_tiers": [{"up_to_gb_s": null, "rate": 0}], "arm_tiers": [{"up_to_gb_s": null, "rate": 0}], "free_requests": 0, "free_gb_s": 0}"#)
+        .expect("price book");
+    let server = Server::start_with(&["--price-book", prices.to_str().expect("path")]);
+    tokio::runtime::Runtime::new().expect("runtime").block_on(create_echo(&server.lambda(), "paid", 128, 5));
+    let notify = format!("webhook:{url}");
+    kumo(&server, &["budget", "create", "hooked", "--limit-usd", "0.2", "--alert-at", "100", "--notify", &notify])
+        .ok("kumo budget create");
+    kumo(&server, &["invoke", "paid", "{}"]).ok("first invoke");
+    kumo(&server, &["invoke", "paid", "{}"]).ok("second invoke");
+    let (head, body) = rx.recv_timeout(Duration::from_secs(30)).expect("the webhook got no alert");
+    assert!(head.starts_with("POST /hooks/budget"), "{head}");
+    let alert: Value = serde_json::from_str(&body).expect("alert JSON");
+    assert_eq!(alert["budget"], "hooked");
+    assert_eq!(alert["threshold_percent"], 100);
+    assert_eq!(alert["actual_micro_usd"], 200_000);
+    assert_eq!(alert["source"], "kumo.budget");
+}
