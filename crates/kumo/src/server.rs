@@ -13,6 +13,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::iam::AuthMode;
 use crate::iam::credentials::{ROOT_CREDENTIALS_FILE, RootKeySource, load_or_create_root_key};
 use crate::iam::service::IamService;
+use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
 /// Everything `kumo serve` is configured with.
@@ -39,6 +40,8 @@ pub struct ServeOptions {
     pub price_book: Option<PathBuf>,
     /// Bearer token for `/_kumo/metrics` (Prometheus).
     pub metrics_token: Option<String>,
+    /// The cap on log bytes stored across all groups (`None`: no cap).
+    pub log_max_bytes: Option<u64>,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -62,6 +65,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         }
     };
     let store = Arc::new(SqliteStore::open(&data_dir).context("opening the store")?);
+    store.set_log_size_cap(opts.log_max_bytes);
     let sqlite = store.clone();
     let iam = Arc::new(IamService::load(store.clone(), &opts.account_id).await.context("loading IAM")?);
     let engine = Engine::start(

@@ -138,6 +138,37 @@ struct ServeArgs {
     /// A bearer token that may read /_kumo/metrics without SigV4 (for Prometheus).
     #[arg(long, env = "KUMO_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// The most log data kept across all log groups (e.g. 512MiB, 2GiB; `none`
+    /// for no cap); past it the oldest events are deleted as new ones arrive.
+    #[arg(long, env = "KUMO_LOG_MAX_BYTES", default_value = "1GiB", value_parser = parse_size)]
+    log_max_bytes: Size,
+}
+
+/// A byte count (`none`: unlimited).
+#[derive(Debug, Clone, Copy)]
+struct Size(Option<u64>);
+
+/// Parses `1048576`, `512KiB`, `64MiB`, `1GiB` (also KB/MB/GB, K/M/G as binary units) or `none`.
+fn parse_size(s: &str) -> Result<Size, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("none") {
+        return Ok(Size(None));
+    }
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| format!("`{s}` is not a size such as 512MiB, 1GiB or none"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` in `{s}` (use KiB, MiB or GiB)")),
+    };
+    match n.checked_mul(multiplier) {
+        Some(0) => Err("the size must be more than 0 (use `none` for no cap)".into()),
+        Some(bytes) => Ok(Size(Some(bytes))),
+        None => Err(format!("`{s}` is too large")),
+    }
 }
 
 /// A comma-separated list of durations.
@@ -222,6 +253,7 @@ pub fn main() -> ExitCode {
                     auth: a.auth,
                     price_book: a.price_book,
                     metrics_token: a.metrics_token,
+                    log_max_bytes: a.log_max_bytes.0,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)
@@ -256,8 +288,20 @@ fn init_tracing() {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, parse_size};
     use std::time::Duration;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1GiB").map(|s| s.0), Ok(Some(1 << 30)));
+        assert_eq!(parse_size("64 KiB").map(|s| s.0), Ok(Some(64 << 10)));
+        assert_eq!(parse_size("512M").map(|s| s.0), Ok(Some(512 << 20)));
+        assert_eq!(parse_size("1000").map(|s| s.0), Ok(Some(1000)));
+        assert_eq!(parse_size("none").map(|s| s.0), Ok(None));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -196,13 +196,12 @@ impl Engine {
             "# HELP kumo_async_events_outstanding Asynchronous events accepted and not finished.\n# TYPE kumo_async_events_outstanding gauge\nkumo_async_events_outstanding {}",
             self.async_events_outstanding()
         );
-        if let Ok(events) = self.list_async_events(None).await {
-            let now = super::now_ms();
-            let dead = events.iter().filter(|e| e.state == "dead").count();
-            let oldest = events.iter().filter(|e| e.state != "dead").map(|e| now - e.enqueued_ms).max().unwrap_or(0);
+        if let Ok(backlog) = self.store().event_backlog().await {
+            let oldest = backlog.oldest_live_enqueued_ms.map_or(0, |at| (super::now_ms() - at).max(0));
             let _ = writeln!(
                 out,
-                "# HELP kumo_async_events_dead Events out of retries kept for inspection and redrive.\n# TYPE kumo_async_events_dead gauge\nkumo_async_events_dead {dead}"
+                "# HELP kumo_async_events_dead Events out of retries kept for inspection and redrive.\n# TYPE kumo_async_events_dead gauge\nkumo_async_events_dead {}",
+                backlog.dead
             );
             let _ = writeln!(
                 out,

@@ -5,6 +5,7 @@
 //! Code packages are files, content-addressed ([`code::CodeStore`]).
 
 pub mod code;
+mod log_cap;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -139,6 +140,14 @@ pub struct QueuedEvent {
     pub lineage: Option<kumo_core::lineage::Lineage>,
 }
 
+/// The shape of the stored queue, for gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventBacklog {
+    pub dead: u64,
+    /// Arrival time of the oldest event not dead, if any.
+    pub oldest_live_enqueued_ms: Option<i64>,
+}
+
 /// Where a queued event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventState {
@@ -182,6 +191,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_event(&self, seq: u64) -> Result<(), StoreError>;
     /// Every stored event, in arrival order (at start-up).
     async fn load_events(&self) -> Result<Vec<QueuedEvent>, StoreError>;
+    /// How many events are dead, and when the oldest live one arrived (for
+    /// metrics: counted in the database, no payload read).
+    async fn event_backlog(&self) -> Result<EventBacklog, StoreError>;
 
     /// Queues log events; written in the next batch, in order.
     fn append_logs(&self, events: Vec<LogEvent>);
@@ -200,6 +212,9 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_log_group(&self, name: &str) -> Result<bool, StoreError>;
     /// Sets (or with `None` removes) a group's retention; `false` when there is no such group.
     async fn set_log_retention(&self, name: &str, days: Option<u32>) -> Result<bool, StoreError>;
+    /// Caps the bytes of log messages stored across all groups (`None`: no cap);
+    /// past it, the oldest events are deleted as new ones are written.
+    fn set_log_size_cap(&self, max_bytes: Option<u64>);
     /// Deletes events older than their group's retention; returns how many.
     async fn expire_logs(&self, now_ms: i64) -> Result<u64, StoreError>;
     async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError>;

@@ -16,9 +16,10 @@ use kumo_core::function::{Alias, FunctionMeta, FunctionVersion, VersionId};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+use super::log_cap::{self, LogCap};
 use super::{
-    EventState, LogEvent, LogGroupInfo, LogQuery, LogStreamInfo, MeteringRecord, QueuedEvent, Store, StoreError,
-    StoredFunction, StoredLogEvent,
+    EventBacklog, EventState, LogEvent, LogGroupInfo, LogQuery, LogStreamInfo, MeteringRecord, QueuedEvent, Store,
+    StoreError, StoredFunction, StoredLogEvent,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -202,6 +203,7 @@ enum WriteOp {
 
 pub struct SqliteStore {
     writer: mpsc::Sender<WriteOp>,
+    log_cap: Arc<LogCap>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
 }
@@ -228,11 +230,13 @@ impl SqliteStore {
         migrate(&mut conn)?;
 
         let (tx, rx) = mpsc::channel();
+        let log_cap = Arc::new(LogCap::default());
+        let writer_cap = log_cap.clone();
         std::thread::Builder::new()
             .name("kumo-store-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &writer_cap))
             .map_err(|e| StoreError::Join(e.to_string()))?;
-        Ok(SqliteStore { writer: tx, readers: Arc::new(Mutex::new(Vec::new())), path })
+        Ok(SqliteStore { writer: tx, log_cap, readers: Arc::new(Mutex::new(Vec::new())), path })
     }
 
     fn send(&self, op: WriteOp) -> Result<(), StoreError> {
@@ -302,7 +306,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>, log_cap: &LogCap) {
     let mut durable_sync = true;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -318,7 +322,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>) {
             durable_sync = needs_fsync;
         }
         let mut acks: Vec<(Ack, Result<(), String>)> = Vec::new();
-        let outcome = apply_batch(&mut conn, batch, &mut acks);
+        let outcome = apply_batch(&mut conn, batch, &mut acks, log_cap);
         for (ack, own) in acks {
             let result = match (&outcome, own) {
                 (Err(e), _) => Err(e.clone()),
@@ -345,6 +349,7 @@ fn apply_batch(
     conn: &mut Connection,
     batch: Vec<WriteOp>,
     acks: &mut Vec<(Ack, Result<(), String>)>,
+    log_cap: &LogCap,
 ) -> Result<(), String> {
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     let mut streams: HashMap<(Arc<str>, Arc<str>), (i64, i64)> = HashMap::new();
@@ -441,9 +446,30 @@ fn apply_batch(
         )
         .map_err(|e| e.to_string())?;
     }
+    let wrote_logs = !group_bytes.is_empty();
     for (group, bytes) in group_bytes {
         tx.execute("UPDATE log_groups SET stored_bytes = stored_bytes + ?2 WHERE name = ?1", params![&*group, bytes])
             .map_err(|e| e.to_string())?;
+    }
+    if wrote_logs {
+        // A failed trim must not cost the batch its writes: it runs in a savepoint.
+        tx.execute_batch("SAVEPOINT trim").map_err(|e| e.to_string())?;
+        match log_cap::enforce(&tx, log_cap) {
+            Ok(trimmed) => {
+                tx.execute_batch("RELEASE trim").map_err(|e| e.to_string())?;
+                if trimmed.events > 0 {
+                    tracing::info!(
+                        events = trimmed.events,
+                        bytes = trimmed.bytes,
+                        "deleted the oldest log events: stored logs reached --log-max-bytes"
+                    );
+                }
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO trim; RELEASE trim").map_err(|e| e.to_string())?;
+                tracing::warn!(error = %e, "could not trim logs to --log-max-bytes");
+            }
+        }
     }
     tx.commit().map_err(|e| e.to_string())
 }
@@ -610,6 +636,26 @@ impl Store for SqliteStore {
             tx.prepare_cached("DELETE FROM async_events WHERE seq = ?1")?.execute(params![seq as i64])?;
             Ok(())
         })))
+    }
+
+    async fn event_backlog(&self) -> Result<EventBacklog, StoreError> {
+        let dead = EventState::Dead.as_str();
+        self.read(move |conn| {
+            let dead_count: i64 =
+                conn.query_row("SELECT count(*) FROM async_events WHERE state = ?1", [dead], |r| r.get(0))?;
+            // Arrival order is seq order, so the first live row is the oldest.
+            let oldest: Option<String> = conn
+                .query_row("SELECT progress FROM async_events WHERE state != ?1 ORDER BY seq LIMIT 1", [dead], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let oldest_live_enqueued_ms = match oldest {
+                Some(progress) => Some(serde_json::from_str::<kumo_core::retry::EventProgress>(&progress)?.enqueued_ms),
+                None => None,
+            };
+            Ok(EventBacklog { dead: dead_count.max(0) as u64, oldest_live_enqueued_ms })
+        })
+        .await
     }
 
     async fn load_events(&self) -> Result<Vec<QueuedEvent>, StoreError> {
@@ -815,6 +861,10 @@ impl Store for SqliteStore {
         Ok(rx.recv().unwrap_or(false))
     }
 
+    fn set_log_size_cap(&self, max_bytes: Option<u64>) {
+        self.log_cap.set(max_bytes);
+    }
+
     async fn expire_logs(&self, now_ms: i64) -> Result<u64, StoreError> {
         let (tx_done, rx) = std::sync::mpsc::channel();
         self.write(move |tx| {
@@ -826,7 +876,7 @@ impl Store for SqliteStore {
             )?;
             if n > 0 {
                 tx.execute(
-                    "UPDATE log_groups SET stored_bytes = (SELECT coalesce(sum(length(message)), 0) FROM log_events \
+                    "UPDATE log_groups SET stored_bytes = (SELECT coalesce(sum(length(CAST(message AS BLOB))), 0) FROM log_events \
                      WHERE group_name = log_groups.name) WHERE retention_days IS NOT NULL",
                     [],
                 )?;

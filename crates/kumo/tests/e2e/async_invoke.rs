@@ -322,6 +322,15 @@ async fn dead_events_are_kept_listed_and_redriven() {
     }
     assert_eq!(starts_of(&server, "doomed", &id).await, 1);
     assert!(!kumo(&["events", "ls", "--state", "queued"]).contains(&id), "a dead event is not queued");
+    let metrics = server
+        .send(server.http().get(format!("{}/_kumo/metrics", server.endpoint)))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(metrics.lines().any(|l| l == "kumo_async_events_dead 1"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "kumo_async_oldest_event_age_seconds 0.000"), "{metrics}");
     let listed: Value = server
         .send(server.http().get(format!("{}/_kumo/events?state=dead", server.endpoint)))
         .await

@@ -352,6 +352,9 @@ pub fn echo_function_binary() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
         let profile_dir = kumo_bin().parent().expect("target dir").to_path_buf();
+        if let Some(built) = example_built_with_the_tests(&profile_dir.join("examples"), "echo_function") {
+            return built;
+        }
         let path = profile_dir.join("examples").join("echo_function");
         let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
         // Cargo is a no-op when the example is fresh; it serialises concurrent builds itself.
@@ -364,6 +367,27 @@ pub fn echo_function_binary() -> &'static Path {
         assert!(status.success(), "building the lambda_runtime example failed");
         path
     })
+}
+
+/// The example binary `cargo test`/`cargo nextest` already built beside the tests
+/// (`examples/NAME-<hash>`), when one is newer than its source. `cargo build
+/// --example` from inside a test resolves features for this package alone, not
+/// the workspace, so it would rebuild the whole dependency tree (minutes on CI).
+fn example_built_with_the_tests(dir: &Path, name: &str) -> Option<PathBuf> {
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(format!("{name}.rs"));
+    let source_time = std::fs::metadata(source).and_then(|m| m.modified()).ok()?;
+    let prefix = format!("{name}-");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let file = e.file_name().to_string_lossy().into_owned();
+            file.strip_prefix(&prefix).is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .filter(|(built, _)| *built >= source_time)
+        .max_by_key(|(built, _)| *built)
+        .map(|(_, path)| path)
 }
 
 /// The echo function packaged as a `provided` runtime (its binary is `bootstrap`).

@@ -12,6 +12,7 @@ mod invoke;
 mod isolation;
 mod least_privilege;
 mod lifecycle;
+mod logs;
 mod runtimes;
 mod s3_api;
 mod s3_triggers;
