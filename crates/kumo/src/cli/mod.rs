@@ -5,6 +5,7 @@ pub mod client;
 mod cost;
 mod deploy;
 mod env;
+mod event;
 mod events;
 mod functions;
 mod iam;
@@ -56,6 +57,8 @@ enum Command {
     Logs(logs::LogsArgs),
     /// The asynchronous invocation queue: list events, dead events, redrive.
     Events(events::EventsArgs),
+    /// Sample events in AWS's exact shapes (`kumo event generate s3-put | kumo invoke F -`).
+    Event(event::EventArgs),
     /// Print `export` lines that point the AWS CLI and SDKs at Kumo, with its root credentials.
     Env(env::EnvArgs),
     /// Identity and access: explain a decision.
@@ -259,6 +262,7 @@ pub fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS)
             }
             Command::Deploy(a) => deploy::run(a).await,
+            Command::Event(a) => event::run(a),
             Command::Invoke(a) => invoke::run(a).await,
             Command::Ls(a) => functions::ls(a).await,
             Command::Rm(a) => functions::rm(a).await,

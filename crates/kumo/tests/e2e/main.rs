@@ -16,3 +16,4 @@ mod logs;
 mod runtimes;
 mod s3_api;
 mod s3_triggers;
+mod sample_events;
