@@ -189,7 +189,7 @@ fn reached(amount: u64, limit: u64, percent: u32) -> bool {
 }
 
 /// Month-end projection of `spend`, or `None` during the warm-up hour.
-fn forecast(spend_micro_usd: u64, now_ms: i64) -> Option<u64> {
+pub fn forecast(spend_micro_usd: u64, now_ms: i64) -> Option<u64> {
     let (year, month) = month_of(now_ms);
     let start = month_start_ms(year, month);
     let elapsed = now_ms - start;

@@ -47,8 +47,16 @@ pub struct BudgetView {
 /// This month's cost per function and each budget's spend, for metrics (micro-USD).
 pub(super) struct CostGauges {
     pub functions: Vec<(String, u64)>,
-    /// (budget, spend, limit).
-    pub budgets: Vec<(String, u64, u64)>,
+    pub budgets: Vec<BudgetGauge>,
+}
+
+/// One budget's figures for metrics (micro-USD).
+pub(super) struct BudgetGauge {
+    pub name: String,
+    pub spend: u64,
+    pub limit: u64,
+    /// The month-end projection (none in the first hour of the month).
+    pub forecast: Option<u64>,
 }
 
 /// One function's month in numbers (`kumo stats`).
@@ -363,7 +371,7 @@ impl Engine {
         Ok(())
     }
 
-    /// This month's cost per function (micro-USD) and each budget's (spend, limit), for metrics.
+    /// This month's cost per function (micro-USD) and each budget's spend, limit and forecast, for metrics.
     pub(super) fn cost_gauges(&self) -> CostGauges {
         let live = self.costs.live();
         let mut functions: Vec<(String, u64)> = live
@@ -372,7 +380,20 @@ impl Engine {
             .map(|(f, units)| (f.clone(), u64::try_from(pricing::units_to_micro_usd(*units)).unwrap_or(u64::MAX)))
             .collect();
         functions.sort();
-        let budgets = live.budgets.iter().map(|(n, (b, _))| (n.clone(), live.spend_of(b), b.limit_micro_usd)).collect();
+        let now = super::now_ms();
+        let budgets = live
+            .budgets
+            .iter()
+            .map(|(name, (b, _))| {
+                let spend = live.spend_of(b);
+                BudgetGauge {
+                    name: name.clone(),
+                    spend,
+                    limit: b.limit_micro_usd,
+                    forecast: budget::forecast(spend, now),
+                }
+            })
+            .collect();
         CostGauges { functions, budgets }
     }
 

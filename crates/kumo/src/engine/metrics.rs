@@ -95,9 +95,21 @@ impl Metrics {
 
 /// One metric family: its HELP and TYPE lines, then one sample per function.
 fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: impl IntoIterator<Item = (String, String)>) {
+    labelled_family(out, name, kind, help, "function", samples);
+}
+
+/// A family whose samples carry one label, `label`.
+fn labelled_family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    for (function, value) in samples {
-        let _ = writeln!(out, "{name}{{function=\"{function}\"}} {value}");
+    for (value_of_label, value) in samples {
+        let _ = writeln!(out, "{name}{{{label}=\"{value_of_label}\"}} {value}");
     }
 }
 
@@ -166,14 +178,32 @@ impl Engine {
             "Cost this month (UTC), after the free tier, in USD.",
             gauges.functions.into_iter().map(|(f, micro)| (f, format!("{:.6}", micro as f64 / 1e6))),
         );
-        let _ = writeln!(
-            out,
-            "# HELP kumo_budget_spend_usd Spend this period of each budget, in USD.\n# TYPE kumo_budget_spend_usd gauge"
+        // Each family's samples together, as the exposition format requires.
+        let usd = |micro: u64| format!("{:.6}", micro as f64 / 1e6);
+        labelled_family(
+            &mut out,
+            "kumo_budget_spend_usd",
+            "gauge",
+            "Spend this period of each budget, in USD.",
+            "budget",
+            gauges.budgets.iter().map(|b| (b.name.clone(), usd(b.spend))),
         );
-        for (name, spend, limit) in &gauges.budgets {
-            let _ = writeln!(out, "kumo_budget_spend_usd{{budget=\"{name}\"}} {:.6}", *spend as f64 / 1e6);
-            let _ = writeln!(out, "kumo_budget_limit_usd{{budget=\"{name}\"}} {:.6}", *limit as f64 / 1e6);
-        }
+        labelled_family(
+            &mut out,
+            "kumo_budget_limit_usd",
+            "gauge",
+            "Limit of each budget for the period, in USD.",
+            "budget",
+            gauges.budgets.iter().map(|b| (b.name.clone(), usd(b.limit))),
+        );
+        labelled_family(
+            &mut out,
+            "kumo_budget_forecast_usd",
+            "gauge",
+            "Linear projection of each budget's spend to the end of the period, in USD (from the second hour).",
+            "budget",
+            gauges.budgets.iter().filter_map(|b| Some((b.name.clone(), usd(b.forecast?)))),
+        );
         family(
             &mut out,
             "kumo_recursive_invocations_dropped_total",

@@ -677,6 +677,19 @@ fn budgets_alert_once_per_threshold_and_throttle_at_the_limit() {
     );
     let shown = kumo(&server, &["budget", "show", "cap"]).ok("kumo budget show");
     assert!(shown.stdout.contains("THROTTLING"), "{}", shown.stdout);
+    let metrics = tokio::runtime::Runtime::new().expect("runtime").block_on(async {
+        let resp = server.send(server.http().get(format!("{}/_kumo/metrics", server.endpoint))).await;
+        resp.expect("metrics").text().await.expect("metrics text")
+    });
+    assert!(metrics.contains("kumo_budget_spend_usd{budget=\"cap\"} 1.500000\n"), "{metrics}");
+    assert!(metrics.contains("kumo_budget_limit_usd{budget=\"cap\"} 1.500000\n"), "{metrics}");
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64;
+    let (year, month) = kumo_core::time::month_of(now_ms);
+    let forecast = metrics.lines().find_map(|l| l.strip_prefix("kumo_budget_forecast_usd{budget=\"cap\"} "));
+    if now_ms - kumo_core::time::month_start_ms(year, month) > 3_600_000 {
+        let projected: f64 = forecast.expect("a forecast after the month's first hour").parse().expect("number");
+        assert!(projected >= 1.5, "the month-end projection is at least the spend so far: {projected}");
+    }
 
     // Exactly two alerts (50 % and 100 %), delivered to the function as events.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
