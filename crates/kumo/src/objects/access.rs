@@ -47,6 +47,11 @@ fn security_token(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Opt
     Some(crate::api::query::form_decode(raw))
 }
 
+/// The caller's address, for the `aws:SourceIp` condition key.
+fn peer_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
 impl AccessControl {
     /// Decides one action on one resource for the request's identity.
     fn decide(
@@ -54,15 +59,15 @@ impl AccessControl {
         identity: &Identity,
         action: &str,
         resource: String,
-        extensions: &axum::http::Extensions,
+        peer: Option<std::net::IpAddr>,
     ) -> S3Result<()> {
         if identity.is_root() {
             return Ok(());
         }
         let ask = Ask { action: action.to_string(), resource };
         let mut context = vec![("aws:SecureTransport".to_string(), vec!["false".to_string()])];
-        if let Some(peer) = extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
-            context.push(("aws:SourceIp".to_string(), vec![peer.0.ip().to_string()]));
+        if let Some(peer) = peer {
+            context.push(("aws:SourceIp".to_string(), vec![peer.to_string()]));
         }
         let decision = self.authorizer.decide_with_context(identity, &ask, &context, crate::engine::now_ms());
         if decision.is_allowed() {
@@ -78,9 +83,10 @@ impl AccessControl {
     }
 
     fn source_of(&self, source: &CopySource, req_ext: &axum::http::Extensions, identity: &Identity) -> S3Result<()> {
+        let peer = peer_ip(req_ext);
         match source {
             CopySource::Bucket { bucket, key, .. } => {
-                self.decide(identity, "s3:GetObject", kumo_core::s3::object_arn(bucket, key), req_ext)
+                self.decide(identity, "s3:GetObject", kumo_core::s3::object_arn(bucket, key), peer)
             }
             _ => Err(s3_error!(NotImplemented, "Only bucket copy sources are supported")),
         }
@@ -130,8 +136,8 @@ impl s3s::access::S3Access for AccessControl {
             S3Resource::Account => "*".to_string(),
             _ => resource_arn(kind, bucket.as_deref(), key.as_deref()),
         };
-        let extensions = cx.extensions_mut().clone();
-        self.decide(&identity, action, resource, &extensions)
+        let peer = peer_ip(cx.extensions_mut());
+        self.decide(&identity, action, resource, peer)
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
@@ -148,7 +154,7 @@ impl s3s::access::S3Access for AccessControl {
         let identity = Self::identity_of(req)?;
         for object in &req.input.delete.objects {
             let arn = kumo_core::s3::object_arn(&req.input.bucket, &object.key);
-            self.decide(&identity, "s3:DeleteObject", arn, &req.extensions)?;
+            self.decide(&identity, "s3:DeleteObject", arn, peer_ip(&req.extensions))?;
         }
         Ok(())
     }

@@ -327,8 +327,12 @@ pub async fn delete_object(
             .query_row(params![bucket, key], |r| r.get(0))
             .optional()?;
         tx.prepare_cached("DELETE FROM s3_objects WHERE bucket = ?1 AND key = ?2")?.execute(params![bucket, key])?;
-        for e in &events {
-            insert_event(tx, e)?;
+        // Decided here, in the transaction: of two racing deletes, only the one
+        // that removed the object reports it.
+        if blob.is_some() {
+            for e in &events {
+                insert_event(tx, e)?;
+            }
         }
         Ok(blob)
     })

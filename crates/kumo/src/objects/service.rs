@@ -870,17 +870,14 @@ impl WirePage {
 
 impl ObjectStore {
     async fn delete_one(&self, bucket: &str, key: &str, writer: &Writer) -> S3Result<()> {
-        let existed = meta::object(&self.store, bucket.to_string(), key.to_string()).await.map_err(internal)?.is_some();
-        let events = if existed {
-            self.events_for(&Change { bucket, key, event_name: "ObjectRemoved:Delete", size: None, etag: None }, writer)
-        } else {
-            Vec::new()
-        };
+        let events = self
+            .events_for(&Change { bucket, key, event_name: "ObjectRemoved:Delete", size: None, etag: None }, writer);
         let removed = meta::delete_object(&self.store, bucket.to_string(), key.to_string(), events.clone())
             .await
             .map_err(meta_error)?;
-        self.engine.accept_committed_events(events);
+        // The events were stored only if the object was there to remove.
         if let Some(blob) = removed {
+            self.engine.accept_committed_events(events);
             self.blobs.remove(&blob).await;
         }
         Ok(())
