@@ -22,6 +22,7 @@ pub mod pricing;
 pub mod retry;
 pub mod runtime;
 pub mod s3;
+pub mod schedule;
 pub mod sigv4;
 pub mod time;
 
