@@ -419,7 +419,13 @@ mod tests {
     fn the_scheduled_event_has_eventbridges_shape() {
         let arn = rule_arn("us-east-1", "123456789012", "my-scheduled-rule");
         assert_eq!(arn, "arn:aws:events:us-east-1:123456789012:rule/my-scheduled-rule");
-        let event = scheduled_event("53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "123456789012", "us-east-1", &arn, 1_444_323_186_500);
+        let event = scheduled_event(
+            "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+            "123456789012",
+            "us-east-1",
+            &arn,
+            1_444_323_186_500,
+        );
         assert_eq!(
             event,
             r#"{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2015-10-08T16:53:06Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/my-scheduled-rule"],"detail":{}}"#

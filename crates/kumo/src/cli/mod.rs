@@ -10,6 +10,7 @@ mod functions;
 mod iam;
 mod invoke;
 mod logs;
+mod schedule;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ enum Command {
     Budget(cost::BudgetArgs),
     /// Invocations, errors, p50/p99 duration, cold starts and cost per function this month.
     Stats(cost::StatsArgs),
+    /// EventBridge schedules: rules, their targets and next fire times.
+    Schedule(schedule::ScheduleArgs),
 }
 
 #[derive(clap::Args)]
@@ -138,6 +141,11 @@ struct ServeArgs {
     /// A bearer token that may read /_kumo/metrics without SigV4 (for Prometheus).
     #[arg(long, env = "KUMO_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// How long one minute of an EventBridge `rate()` schedule lasts, e.g. `1s`
+    /// to see `rate(1 minute)` fire every second in tests and demos (cron
+    /// schedules keep the real clock).
+    #[arg(long, env = "KUMO_SCHEDULE_MINUTE", default_value = "60s", value_parser = parse_schedule_minute)]
+    schedule_minute: Duration,
 }
 
 /// A comma-separated list of durations.
@@ -147,6 +155,12 @@ struct Delays(Vec<Duration>);
 fn parse_delays(s: &str) -> Result<Delays, String> {
     let delays = s.split(',').map(|d| parse_duration(d.trim())).collect::<Result<Vec<_>, _>>()?;
     if delays.is_empty() { Err("expected at least one duration".into()) } else { Ok(Delays(delays)) }
+}
+
+/// A schedule minute of at least 100 ms: shorter would make a scheduler spin.
+fn parse_schedule_minute(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) { Err(format!("{s} is shorter than 100ms")) } else { Ok(d) }
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -222,6 +236,7 @@ pub fn main() -> ExitCode {
                     auth: a.auth,
                     price_book: a.price_book,
                     metrics_token: a.metrics_token,
+                    schedule_minute: a.schedule_minute,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)
@@ -237,6 +252,7 @@ pub fn main() -> ExitCode {
             Command::Cost(a) => cost::cost(a).await,
             Command::Budget(a) => cost::budget(a).await,
             Command::Stats(a) => cost::stats(a).await,
+            Command::Schedule(a) => schedule::run(a).await,
         }
     });
     match result {

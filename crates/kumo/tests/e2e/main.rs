@@ -15,3 +15,4 @@ mod lifecycle;
 mod runtimes;
 mod s3_api;
 mod s3_triggers;
+mod schedules;
