@@ -23,6 +23,7 @@ pub mod retry;
 pub mod runtime;
 pub mod s3;
 pub mod sample_events;
+pub mod schedule;
 pub mod sigv4;
 pub mod time;
 

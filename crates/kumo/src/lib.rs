@@ -13,6 +13,7 @@ pub mod iam;
 pub mod objects;
 pub mod runtime_api;
 pub mod sandbox;
+pub mod schedules;
 pub mod server;
 pub mod store;
 

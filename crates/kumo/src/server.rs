@@ -42,6 +42,8 @@ pub struct ServeOptions {
     pub metrics_token: Option<String>,
     /// The cap on log bytes stored across all groups (`None`: no cap).
     pub log_max_bytes: Option<u64>,
+    /// How long one minute of a `rate()` schedule lasts (a minute, but in tests).
+    pub schedule_minute: Duration,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains and stops.
@@ -67,6 +69,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let store = Arc::new(SqliteStore::open(&data_dir).context("opening the store")?);
     store.set_log_size_cap(opts.log_max_bytes);
     let sqlite = store.clone();
+    let engine_sqlite = store.clone();
     let iam = Arc::new(IamService::load(store.clone(), &opts.account_id).await.context("loading IAM")?);
     let engine = Engine::start(
         EngineConfig {
@@ -167,7 +170,16 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         service: objects.service(security.authenticator.clone(), security.authorizer.clone()),
         objects,
     };
-    let app = crate::api::router(engine.clone(), iam, security, Some(s3));
+    // EventBridge schedules: missed ticks fire once now, then each on time.
+    let schedules = crate::schedules::Schedules::start(
+        engine_sqlite,
+        engine.clone(),
+        security.authorizer.clone(),
+        opts.schedule_minute,
+    )
+    .await
+    .context("loading EventBridge rules")?;
+    let app = crate::api::router(engine.clone(), iam, security, Some(s3), schedules);
     let inner_app = app.clone();
     engine.set_api_server(Arc::new(move |listener| {
         let app = inner_app.clone();

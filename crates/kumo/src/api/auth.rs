@@ -55,10 +55,26 @@ pub struct Authenticator {
 pub enum Protocol {
     /// Lambda and Kumo's own routes: `x-amzn-ErrorType` and a JSON body.
     RestJson,
-    /// CloudWatch Logs (`X-Amz-Target`): `{"__type", "message"}`.
-    Json11,
+    /// CloudWatch Logs and EventBridge (`X-Amz-Target`): `{"__type", "message"}`.
+    Json11(JsonService),
     /// IAM and STS: form-encoded requests, XML answers.
     Query(QueryService),
+}
+
+/// The service of a JSON 1.1 request, told by its target's prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonService {
+    /// `Logs_20140328.*`
+    Logs,
+    /// `AWSEvents.*`
+    Events,
+}
+
+impl JsonService {
+    pub fn of(headers: &axum::http::HeaderMap) -> JsonService {
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if target.starts_with("AWSEvents.") { JsonService::Events } else { JsonService::Logs }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +125,7 @@ impl Protocol {
         body: &[u8],
     ) -> Protocol {
         if headers.contains_key("x-amz-target") {
-            return Protocol::Json11;
+            return Protocol::Json11(JsonService::of(headers));
         }
         if path == "/" {
             let form = if *method == axum::http::Method::GET { query } else { std::str::from_utf8(body).unwrap_or("") };
@@ -124,7 +140,8 @@ impl Protocol {
     pub fn signing_name(self) -> &'static str {
         match self {
             Protocol::RestJson => "lambda",
-            Protocol::Json11 => "logs",
+            Protocol::Json11(JsonService::Logs) => "logs",
+            Protocol::Json11(JsonService::Events) => "events",
             Protocol::Query(s) => s.signing_name(),
         }
     }
@@ -140,7 +157,7 @@ pub fn error_response(protocol: Protocol, status: u16, code: &str, message: &str
             let key = if code == "AccessDeniedException" { "Message" } else { "message" };
             ("application/json", serde_json::json!({ key: message }).to_string())
         }
-        Protocol::Json11 => {
+        Protocol::Json11(_) => {
             ("application/x-amz-json-1.1", serde_json::json!({"__type": code, "message": message}).to_string())
         }
         Protocol::Query(service) => (
@@ -365,7 +382,11 @@ pub async fn authenticate(State(auth): State<Arc<Authenticator>>, req: Request, 
     if auth.mode == AuthMode::None && path != "/" {
         // Nothing to verify and the root may do anything: the body streams on untouched.
         let mut req = req;
-        let protocol = if req.headers().contains_key("x-amz-target") { Protocol::Json11 } else { Protocol::RestJson };
+        let protocol = if req.headers().contains_key("x-amz-target") {
+            Protocol::Json11(JsonService::of(req.headers()))
+        } else {
+            Protocol::RestJson
+        };
         req.extensions_mut().insert(Identity::root(&auth.account, None));
         req.extensions_mut().insert(protocol);
         return next.run(req).await;

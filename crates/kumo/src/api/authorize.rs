@@ -15,7 +15,7 @@ use axum::response::Response;
 use kumo_core::names::FunctionRef;
 use kumo_core::policy::{self, NamedPolicy, PolicyKind, Request as PolicyRequest};
 
-use super::auth::{Protocol, SignedBody, error_response, form_value};
+use super::auth::{JsonService, Protocol, SignedBody, error_response, form_value};
 use super::query::form_decode;
 use crate::iam::service::principal_of;
 use crate::iam::{IamDirectory, Identity};
@@ -157,6 +157,8 @@ impl Authorizer {
             ("GET", "/_kumo/events" | "/_kumo/events/stats") => ask("kumo:ListEvents", None),
             ("POST", "/_kumo/events/redrive") => ask("kumo:RedriveEvents", None),
             ("GET", "/_kumo/metrics") => ask("kumo:GetMetrics", None),
+            // `kumo schedule ls` reads what ListRules would, plus next fire times.
+            ("GET", "/_kumo/schedules") => ask("events:ListRules", None),
             ("GET", "/_kumo/cost" | "/_kumo/cost/invocations/{id}" | "/_kumo/stats") => ask("kumo:GetCost", None),
             ("POST", "/_kumo/budgets") => ask("kumo:PutBudget", None),
             ("GET", "/_kumo/budgets" | "/_kumo/budgets/{name}") => ask("kumo:ListBudgets", None),
@@ -182,6 +184,21 @@ impl Authorizer {
             _ => "*".to_string(),
         };
         Ask { action: format!("logs:{operation}"), resource }
+    }
+
+    /// The action and resource of an EventBridge call: the rule it names
+    /// (`Name`, `Rule`, or a tagged `ResourceARN`), else every resource.
+    fn events_ask(&self, target: &str, body: &[u8]) -> Ask {
+        let operation = target.rsplit('.').next().unwrap_or(target);
+        let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let rule = |name: &str| kumo_core::schedule::rule_arn(&self.region, &self.account, name);
+        let resource = match operation {
+            "ListRules" => None,
+            "ListTagsForResource" | "TagResource" | "UntagResource" => body["ResourceARN"].as_str().map(str::to_string),
+            "PutTargets" | "RemoveTargets" | "ListTargetsByRule" => body["Rule"].as_str().map(rule),
+            _ => body["Name"].as_str().map(rule),
+        };
+        Ask { action: format!("events:{operation}"), resource: resource.unwrap_or_else(|| "*".to_string()) }
     }
 
     /// The action and resource of an IAM or STS call. `None`: every caller may
@@ -307,9 +324,12 @@ pub async fn authorize(State(authz): State<Arc<Authorizer>>, req: Request, next:
     let body = req.extensions().get::<SignedBody>().map(|b| b.0.clone()).unwrap_or_default();
     let query = req.uri().query().unwrap_or("");
     let ask = match protocol {
-        Protocol::Json11 => {
+        Protocol::Json11(service) => {
             let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or("");
-            Some(authz.logs_ask(target, &body))
+            match service {
+                JsonService::Logs => Some(authz.logs_ask(target, &body)),
+                JsonService::Events => Some(authz.events_ask(target, &body)),
+            }
         }
         Protocol::Query(service) => {
             let form = if req.method() == Method::GET {

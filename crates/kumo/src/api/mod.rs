@@ -10,6 +10,7 @@ pub mod authorize;
 mod costs;
 pub mod error;
 mod event_config;
+mod events;
 mod explain;
 mod iam;
 mod lambda;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub authorizer: Arc<authorize::Authorizer>,
     /// The object store (absent in tests and benchmarks that serve Lambda only).
     pub objects: Option<Arc<crate::objects::ObjectStore>>,
+    /// EventBridge rules and their scheduler.
+    pub schedules: Arc<crate::schedules::Schedules>,
 }
 
 /// Reads a request body up to `limit` bytes; `None` when it is larger.
@@ -64,12 +67,14 @@ pub fn router(
     iam: Arc<crate::iam::service::IamService>,
     security: Security,
     s3: Option<S3Surface>,
+    schedules: Arc<crate::schedules::Schedules>,
 ) -> Router {
     let state = AppState {
         engine,
         iam,
         authorizer: security.authorizer.clone(),
         objects: s3.as_ref().map(|s| s.objects.clone()),
+        schedules,
     };
     Router::new()
         .route("/2015-03-31/functions", post(lambda::create_function).get(lambda::list_functions))
@@ -120,6 +125,7 @@ pub fn router(
         .route("/_kumo/events", get(event_config::list_events))
         .route("/_kumo/events/redrive", post(event_config::redrive_events))
         .route("/_kumo/iam/explain", post(explain::explain))
+        .route("/_kumo/schedules", get(events::list_schedules))
         .route("/", post(query::dispatch).get(query::dispatch))
         .route_layer(middleware::from_fn_with_state(security.authorizer, authorize::authorize))
         .fallback(lambda::unknown_operation)

@@ -22,6 +22,9 @@ const MAX_FORM: usize = 1 << 20;
 pub async fn dispatch(State(s): State<AppState>, req: Request) -> Response {
     if req.headers().contains_key("x-amz-target") {
         let (parts, body) = req.into_parts();
+        if super::auth::JsonService::of(&parts.headers) == super::auth::JsonService::Events {
+            return super::events::dispatch(&s, &parts.headers, body).await;
+        }
         return super::logs::dispatch(State(s), parts.headers, body).await.into_response();
     }
     let caller = req.extensions().get::<Identity>().cloned();

@@ -11,6 +11,7 @@ mod functions;
 mod iam;
 mod invoke;
 mod logs;
+mod schedule;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,6 +70,8 @@ enum Command {
     Budget(cost::BudgetArgs),
     /// Invocations, errors, p50/p99 duration, cold starts and cost per function this month.
     Stats(cost::StatsArgs),
+    /// EventBridge schedules: rules, their targets and next fire times.
+    Schedule(schedule::ScheduleArgs),
 }
 
 #[derive(clap::Args)]
@@ -145,6 +148,11 @@ struct ServeArgs {
     /// for no cap); past it the oldest events are deleted as new ones arrive.
     #[arg(long, env = "KUMO_LOG_MAX_BYTES", default_value = "1GiB", value_parser = parse_size)]
     log_max_bytes: Size,
+    /// How long one minute of an EventBridge `rate()` schedule lasts, e.g. `1s`
+    /// to see `rate(1 minute)` fire every second in tests and demos (cron
+    /// schedules keep the real clock).
+    #[arg(long, env = "KUMO_SCHEDULE_MINUTE", default_value = "60s", value_parser = parse_schedule_minute)]
+    schedule_minute: Duration,
 }
 
 /// A byte count (`none`: unlimited).
@@ -181,6 +189,12 @@ struct Delays(Vec<Duration>);
 fn parse_delays(s: &str) -> Result<Delays, String> {
     let delays = s.split(',').map(|d| parse_duration(d.trim())).collect::<Result<Vec<_>, _>>()?;
     if delays.is_empty() { Err("expected at least one duration".into()) } else { Ok(Delays(delays)) }
+}
+
+/// A schedule minute of at least 100 ms: shorter would make a scheduler spin.
+fn parse_schedule_minute(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) { Err(format!("{s} is shorter than 100ms")) } else { Ok(d) }
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -257,6 +271,7 @@ pub fn main() -> ExitCode {
                     price_book: a.price_book,
                     metrics_token: a.metrics_token,
                     log_max_bytes: a.log_max_bytes.0,
+                    schedule_minute: a.schedule_minute,
                 })
                 .await
                 .map(|()| ExitCode::SUCCESS)
@@ -273,6 +288,7 @@ pub fn main() -> ExitCode {
             Command::Cost(a) => cost::cost(a).await,
             Command::Budget(a) => cost::budget(a).await,
             Command::Stats(a) => cost::stats(a).await,
+            Command::Schedule(a) => schedule::run(a).await,
         }
     });
     match result {

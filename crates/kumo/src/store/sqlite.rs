@@ -183,6 +183,16 @@ ALTER TABLE log_groups ADD COLUMN retention_days INTEGER;
 ALTER TABLE invocations ADD COLUMN cold_start_cause TEXT;
 CREATE INDEX log_events_by_group_ts ON log_events (group_name, ts);
 "#,
+    // EventBridge rules: the definition and targets as JSON, and the tick each
+    // fires next (advanced in the same transaction as the events it causes).
+    r#"
+CREATE TABLE event_rules (
+    name TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    next_due_ms INTEGER,
+    last_fired_ms INTEGER
+);
+"#,
 ];
 
 type Ack = oneshot::Sender<Result<(), String>>;

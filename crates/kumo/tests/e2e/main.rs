@@ -17,3 +17,4 @@ mod runtimes;
 mod s3_api;
 mod s3_triggers;
 mod sample_events;
+mod schedules;
