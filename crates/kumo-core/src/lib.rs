@@ -24,6 +24,7 @@ pub mod runtime;
 pub mod s3;
 pub mod sigv4;
 pub mod time;
+pub mod url;
 
 pub use error::{ApiError, ErrorCode};
 
