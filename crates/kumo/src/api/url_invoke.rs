@@ -108,7 +108,7 @@ async fn serve(s: &UrlSurface, req: Request, url_id: &str, region: Option<&str>,
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let caller = match authorize(s, &parts, &bytes, &target, peer) {
         Ok(caller) => caller,
-        Err(resp) => return resp,
+        Err(Refused) => return forbidden(),
     };
     let request_id = uuid::Uuid::new_v4().to_string();
     let payload = event_payload(s, &parts, &bytes, &target, url_id, &raw_path, peer, caller, &request_id);
@@ -173,6 +173,9 @@ fn invoke_error(e: &ApiError) -> Response {
     }
 }
 
+/// A caller the URL does not serve (AWS answers 403 `Forbidden`, whatever the reason).
+struct Refused;
+
 /// Decides access; `Ok` carries the IAM caller for the event (AWS_IAM only).
 fn authorize(
     s: &UrlSurface,
@@ -180,7 +183,7 @@ fn authorize(
     body: &[u8],
     target: &UrlTarget,
     peer: Option<SocketAddr>,
-) -> Result<Option<Identity>, Response> {
+) -> Result<Option<Identity>, Refused> {
     let auth_type = target.config.auth_type;
     if s.authenticator.mode() == AuthMode::None {
         // `--auth none`: nothing is checked anywhere, URLs included.
@@ -203,7 +206,7 @@ fn authorize(
             } else {
                 tracing::info!(resource = %ask.resource, "function URL refused: no resource policy lets anyone invoke it");
                 tracing::debug!(explanation = %decision.explain(), "why the URL was refused");
-                Err(forbidden())
+                Err(Refused)
             }
         }
         AuthType::AwsIam => {
@@ -224,7 +227,7 @@ fn authorize(
                 Ok(signer) => signer.identity,
                 Err(refused) => {
                     tracing::debug!(code = refused.code, message = %refused.message, "function URL request not authenticated");
-                    return Err(forbidden());
+                    return Err(Refused);
                 }
             };
             if identity.is_root() {
@@ -235,7 +238,7 @@ fn authorize(
                 Ok(Some(identity))
             } else {
                 tracing::info!(principal = %identity.arn, resource = %ask.resource, "function URL access denied");
-                Err(forbidden())
+                Err(Refused)
             }
         }
     }

@@ -54,7 +54,9 @@ fn curl(url: &str, args: &[&str]) -> Answer {
     }
     let out = cmd.args(args).arg(url).output().expect("curl");
     assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
-    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    let dump = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The last block: a `100 Continue` (large bodies) comes before the answer.
+    let head = dump.split("\r\n\r\n").filter(|b| !b.trim().is_empty()).last().unwrap_or_default();
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
     let headers = lines
@@ -463,6 +465,40 @@ async fn bad_url_configurations_are_refused_as_lambda_refuses_them() {
         .expect("send");
     assert_eq!(resp.status().as_u16(), 400);
     assert_eq!(resp.headers().get("x-amzn-errortype").and_then(|v| v.to_str().ok()), Some("ValidationException"));
+
+    // Over the 6 MB synchronous payload: 413; no concurrency left: 429.
+    let url = lambda
+        .create_function_url_config()
+        .function_name("cfg")
+        .auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .expect("url")
+        .function_url()
+        .to_string();
+    lambda
+        .add_permission()
+        .function_name("cfg")
+        .statement_id("public")
+        .action("lambda:InvokeFunctionUrl")
+        .principal("*")
+        .function_url_auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .expect("add permission");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let big = tmp.path().join("big.txt");
+    std::fs::write(&big, vec![b'a'; 7 * 1024 * 1024]).expect("write");
+    let too_big = curl(
+        &format!("{url}plain"),
+        &["-X", "POST", "-H", "content-type: text/plain", "--data-binary", &format!("@{}", big.display())],
+    );
+    assert_eq!(too_big.status, 413, "{}", too_big.text());
+    assert_eq!(too_big.header("x-amzn-errortype"), Some("RequestEntityTooLargeException"));
+    lambda.put_function_concurrency().function_name("cfg").reserved_concurrent_executions(0).send().await.expect("0");
+    let throttled = curl(&format!("{url}plain"), &[]);
+    assert_eq!(throttled.status, 429, "{}", throttled.text());
+    assert_eq!(throttled.json(), json!({"Message": "Rate Exceeded."}));
 
     // A URL host that names no URL is refused, never taken for an S3 bucket.
     let port = server.endpoint.rsplit(':').next().unwrap_or_default().to_string();
