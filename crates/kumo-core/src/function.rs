@@ -131,6 +131,9 @@ pub struct FunctionMeta {
     /// What Kumo does with a recursive loop through this function (PutFunctionRecursionConfig).
     #[serde(default)]
     pub recursive_loop: crate::lineage::RecursiveLoop,
+    /// Function URL configurations by qualifier (`""` for the unqualified function, else an alias).
+    #[serde(default)]
+    pub function_urls: BTreeMap<String, crate::url::FunctionUrlConfig>,
 }
 
 /// The optional fields of CreateFunction and UpdateFunctionConfiguration.

@@ -26,6 +26,7 @@ pub mod sample_events;
 pub mod schedule;
 pub mod sigv4;
 pub mod time;
+pub mod url;
 
 pub use error::{ApiError, ErrorCode};
 

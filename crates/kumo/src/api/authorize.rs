@@ -150,6 +150,13 @@ impl Authorizer {
             ("PUT", "/2024-08-31/functions/{name}/recursion-config") => {
                 ask("lambda:PutFunctionRecursionConfig", function(None))
             }
+            ("POST", "/2021-10-31/functions/{name}/url") => ask("lambda:CreateFunctionUrlConfig", function(qualifier)),
+            ("GET", "/2021-10-31/functions/{name}/url") => ask("lambda:GetFunctionUrlConfig", function(qualifier)),
+            ("PUT", "/2021-10-31/functions/{name}/url") => ask("lambda:UpdateFunctionUrlConfig", function(qualifier)),
+            ("DELETE", "/2021-10-31/functions/{name}/url") => {
+                ask("lambda:DeleteFunctionUrlConfig", function(qualifier))
+            }
+            ("GET", "/2021-10-31/functions/{name}/urls") => ask("lambda:ListFunctionUrlConfigs", function(None)),
             ("GET", "/2016-08-19/account-settings" | "/2016-08-19/account-settings/") => {
                 ask("lambda:GetAccountSettings", None)
             }
@@ -302,9 +309,25 @@ impl Authorizer {
         context: &[(String, Vec<String>)],
         now_ms: i64,
     ) -> policy::Decision {
+        self.decide_by_resource(policy::Principal::service(service), ask, context, now_ms)
+    }
+
+    /// Decides `ask` for an anonymous caller (a function URL with auth `NONE`):
+    /// only a resource policy naming `*` can allow it.
+    pub fn decide_anonymous(&self, ask: &Ask, context: &[(String, Vec<String>)], now_ms: i64) -> policy::Decision {
+        self.decide_by_resource(policy::Principal::anonymous(), ask, context, now_ms)
+    }
+
+    fn decide_by_resource(
+        &self,
+        principal: policy::Principal,
+        ask: &Ask,
+        context: &[(String, Vec<String>)],
+        now_ms: i64,
+    ) -> policy::Decision {
         let resource = self.resource_policies(ask);
-        let mut request = PolicyRequest::new(policy::Principal::service(service), &ask.action, &ask.resource, now_ms)
-            .with_resource_account(&self.account);
+        let mut request =
+            PolicyRequest::new(principal, &ask.action, &ask.resource, now_ms).with_resource_account(&self.account);
         for (key, values) in context {
             request.set_context(key, values.iter().cloned());
         }

@@ -502,6 +502,7 @@ pub async fn invoke(
             log_tail: log_tail && invocation_type == InvocationType::RequestResponse,
             client_context,
             caller_lineage,
+            request_id: None,
         })
         .await?;
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);

@@ -19,6 +19,8 @@ mod permissions;
 pub(crate) mod query;
 mod shapes;
 mod sts;
+mod url_config;
+pub mod url_invoke;
 
 use std::sync::Arc;
 
@@ -69,6 +71,11 @@ pub fn router(
     s3: Option<S3Surface>,
     schedules: Arc<crate::schedules::Schedules>,
 ) -> Router {
+    let urls = url_invoke::UrlSurface {
+        engine: engine.clone(),
+        authenticator: security.authenticator.clone(),
+        authorizer: security.authorizer.clone(),
+    };
     let state = AppState {
         engine,
         iam,
@@ -111,6 +118,11 @@ pub fn router(
             "/2024-08-31/functions/{name}/recursion-config",
             get(lambda::get_recursion_config).put(lambda::put_recursion_config),
         )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            post(url_config::create).get(url_config::get).put(url_config::update).delete(url_config::delete),
+        )
+        .route("/2021-10-31/functions/{name}/urls", get(url_config::list))
         .route("/2016-08-19/account-settings", get(lambda::account_settings))
         .route("/2016-08-19/account-settings/", get(lambda::account_settings))
         .route("/_kumo/code/{file}", get(lambda::download_code))
@@ -132,6 +144,9 @@ pub fn router(
         .layer(middleware::from_fn_with_state(security.authenticator, auth::authenticate))
         .layer(middleware::from_fn(request_id))
         .layer(middleware::from_fn_with_state(s3.map(|s| s.service), route_s3))
+        // Outermost: a function URL's `*.localhost` host is not an S3 bucket, and
+        // its callers are not the API's (URLs decide their own access).
+        .layer(middleware::from_fn_with_state(urls, url_invoke::route))
         .with_state(state)
 }
 

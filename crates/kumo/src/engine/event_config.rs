@@ -121,12 +121,17 @@ impl Engine {
     /// and its resource-based policy, as Lambda does). The caller holds the control lock.
     pub(super) async fn forget_qualifier_settings(&self, name: &str, key: &str) -> Result<(), ApiError> {
         let Ok(state) = self.current(name) else { return Ok(()) };
-        if !state.meta.event_invoke_configs.contains_key(key) && !state.meta.resource_policies.contains_key(key) {
+        if !state.meta.event_invoke_configs.contains_key(key)
+            && !state.meta.resource_policies.contains_key(key)
+            && !state.meta.function_urls.contains_key(key)
+        {
             return Ok(());
         }
         let mut meta = state.meta;
         meta.event_invoke_configs.remove(key);
         meta.resource_policies.remove(key);
+        // An alias's function URL goes with it, as on Lambda.
+        meta.function_urls.remove(key);
         self.store.put_meta(name, &meta).await.map_err(store_error)?;
         if let Some(s) = self.write_functions().get_mut(name) {
             s.meta = meta;

@@ -29,6 +29,9 @@ pub struct InvokeRequest {
     pub client_context: Option<String>,
     /// The lineage of the invocation that made this call, when a function did.
     pub caller_lineage: Option<Lineage>,
+    /// The request id to run under (a function URL's request id is its
+    /// invocation's); a new one when `None`.
+    pub request_id: Option<String>,
 }
 
 /// What the HTTP layer turns into Invoke's response.
@@ -149,7 +152,7 @@ impl Engine {
             self.metrics.throttled(&target.version.name);
             return Err(refusal);
         }
-        let request_id = uuid::Uuid::new_v4().to_string();
+        let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let executed_version = target.version.version.to_string();
         let lineage = match &req.caller_lineage {
             Some(caller) => caller.caused(),
