@@ -30,6 +30,10 @@ enum Kind {
     Sqs,
     /// An SNS notification (--topic, --body, --subject).
     Sns,
+    /// A function URL request, payload format 2.0 (--method, --path, --body, --content-type).
+    Http,
+    /// An EventBridge scheduled event (--rule).
+    Schedule,
 }
 
 #[derive(clap::Args)]
@@ -54,6 +58,18 @@ struct GenerateArgs {
     /// Subject (sns).
     #[arg(long)]
     subject: Option<String>,
+    /// HTTP method (http).
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Path with an optional query string (http).
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Content type of --body (http; without one, a body is sent as base64 as AWS does).
+    #[arg(long, default_value = "application/json")]
+    content_type: String,
+    /// Rule name (schedule).
+    #[arg(long, default_value = "example-schedule")]
+    rule: String,
     #[arg(long, env = "KUMO_REGION", default_value = "us-east-1")]
     region: String,
     #[arg(long, env = "KUMO_ACCOUNT_ID", default_value = "000000000000")]
@@ -62,8 +78,12 @@ struct GenerateArgs {
 
 pub fn run(a: EventArgs) -> anyhow::Result<ExitCode> {
     let EventCommand::Generate(g) = a.command;
-    let event = generate(&g, crate::engine::now_ms());
-    println!("{}", serde_json::to_string_pretty(&event)?);
+    let event = match g.kind {
+        // Kept as AWS orders its keys (a JSON value would sort them).
+        Kind::Schedule => schedule_event(&g, crate::engine::now_ms()),
+        _ => serde_json::to_string_pretty(&generate(&g, crate::engine::now_ms()))?,
+    };
+    println!("{event}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -104,6 +124,13 @@ fn generate(g: &GenerateArgs, now_ms: i64) -> serde_json::Value {
             sent_ms: now_ms,
             sender_id: "AIDAKUMOEXAMPLE".into(),
         }]),
+        Kind::Http => http_event(g, now_ms),
+        Kind::Schedule => {
+            let arn = kumo_core::schedule::rule_arn(&g.region, &g.account_id, &g.rule);
+            let text =
+                kumo_core::schedule::scheduled_event(&uuid(), &g.account_id, &g.region, &arn, now_ms / 1000 * 1000);
+            serde_json::from_str(&text).unwrap_or_default()
+        }
         Kind::Sns => {
             let topic_arn = format!("arn:aws:sns:{}:{}:{}", g.region, g.account_id, g.topic);
             sns_event(&SnsNotification {
@@ -117,4 +144,46 @@ fn generate(g: &GenerateArgs, now_ms: i64) -> serde_json::Value {
             })
         }
     }
+}
+
+/// A request to a function URL with a random id, as the URL layer would build it.
+fn http_event(g: &GenerateArgs, now_ms: i64) -> serde_json::Value {
+    use base64::Engine as _;
+    use kumo_core::url::event::{EventBody, UrlRequest, body_is_text, build};
+    let (raw_path, raw_query) = g.path.split_once('?').unwrap_or((&g.path, ""));
+    let url_id: String = uuid().replace('-', "");
+    let mut headers = vec![
+        ("host".to_string(), kumo_core::url::domain_name(&url_id, &g.region)),
+        ("user-agent".to_string(), "curl/8.5.0".to_string()),
+        ("accept".to_string(), "*/*".to_string()),
+    ];
+    let has_body = !matches!(g.method.to_ascii_uppercase().as_str(), "GET" | "HEAD");
+    let body = has_body.then(|| {
+        headers.push(("content-type".to_string(), g.content_type.clone()));
+        if body_is_text(Some(&g.content_type)) {
+            EventBody { text: g.body.clone(), base64: false }
+        } else {
+            EventBody { text: base64::engine::general_purpose::STANDARD.encode(&g.body), base64: true }
+        }
+    });
+    build(&UrlRequest {
+        url_id,
+        region: g.region.clone(),
+        method: g.method.to_ascii_uppercase(),
+        raw_path: if raw_path.is_empty() { "/".to_string() } else { raw_path.to_string() },
+        raw_query: raw_query.to_string(),
+        protocol: "HTTP/1.1".to_string(),
+        source_ip: "127.0.0.1".to_string(),
+        headers,
+        body,
+        request_id: uuid(),
+        time_epoch_ms: now_ms,
+        iam: None,
+    })
+}
+
+/// A scheduled event of the rule `--rule`, for the current second.
+fn schedule_event(g: &GenerateArgs, now_ms: i64) -> String {
+    let arn = kumo_core::schedule::rule_arn(&g.region, &g.account_id, &g.rule);
+    kumo_core::schedule::scheduled_event(&uuid(), &g.account_id, &g.region, &arn, now_ms / 1000 * 1000)
 }

@@ -43,6 +43,43 @@ fn samples_parse_as_aws_event_types() {
             .expect("sns is an SnsEvent");
     assert_eq!(sns.records[0].sns.topic_arn, "arn:aws:sns:us-east-1:000000000000:alerts");
     assert_eq!(sns.records[0].sns.message, "{\"a\":1}");
+
+    let http: aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest = serde_json::from_str(&generate(&[
+        "http",
+        "--method",
+        "post",
+        "--path",
+        "/orders/7?expand=items&expand=notes",
+        "--body",
+        "{\"qty\":2}",
+    ]))
+    .expect("http is a LambdaFunctionUrlRequest");
+    assert_eq!(http.version.as_deref(), Some("2.0"));
+    assert_eq!(http.raw_path.as_deref(), Some("/orders/7"));
+    assert_eq!(http.query_string_parameters.get("expand").map(String::as_str), Some("items,notes"));
+    assert_eq!(http.request_context.http.method.as_deref(), Some("POST"));
+    assert_eq!(http.body.as_deref(), Some("{\"qty\":2}"));
+    assert!(!http.is_base64_encoded);
+    let binary: aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest = serde_json::from_str(&generate(&[
+        "http",
+        "--method",
+        "PUT",
+        "--content-type",
+        "application/octet-stream",
+        "--body",
+        "raw",
+    ]))
+    .expect("binary http");
+    assert!(binary.is_base64_encoded);
+    assert_eq!(binary.body.as_deref(), Some("cmF3"));
+
+    let text = generate(&["schedule", "--rule", "nightly"]);
+    assert!(text.trim_start().starts_with("{\"version\":\"0\",\"id\":"), "AWS's key order: {text}");
+    let schedule: aws_lambda_events::eventbridge::EventBridgeEvent =
+        serde_json::from_str(&text).expect("schedule is an EventBridgeEvent");
+    assert_eq!(schedule.detail_type, "Scheduled Event");
+    assert_eq!(schedule.source, "aws.events");
+    assert_eq!(schedule.resources, Some(vec!["arn:aws:events:us-east-1:000000000000:rule/nightly".to_string()]));
 }
 
 #[test]
