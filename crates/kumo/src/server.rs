@@ -134,6 +134,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // The listening line comes last: once it is printed, the server is ready.
     println!("Kumo listening on {endpoint} (data dir {})", data_dir.display());
     println!("Point the AWS CLI at it:  aws --endpoint-url {endpoint} --region {} lambda list-functions", opts.region);
+    println!(
+        "Function URLs:  http://<url-id>.lambda-url.{}.localhost:{}/  (also {endpoint}/_kumo/url/<url-id>/; `kumo url NAME` prints one)",
+        opts.region,
+        addr.port()
+    );
 
     engine.set_execution_roles(Arc::new(crate::iam::execution::LambdaExecutionRoles::new(iam.clone())));
     let directory: Arc<dyn crate::iam::IamDirectory> = iam.clone();

@@ -12,6 +12,7 @@ mod iam;
 mod invoke;
 mod logs;
 mod schedule;
+mod url;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ enum Command {
     Stats(cost::StatsArgs),
     /// EventBridge schedules: rules, their targets and next fire times.
     Schedule(schedule::ScheduleArgs),
+    /// A function's URL (`--create` makes one).
+    Url(url::UrlArgs),
 }
 
 #[derive(clap::Args)]
@@ -289,6 +292,7 @@ pub fn main() -> ExitCode {
             Command::Budget(a) => cost::budget(a).await,
             Command::Stats(a) => cost::stats(a).await,
             Command::Schedule(a) => schedule::run(a).await,
+            Command::Url(a) => url::run(a).await,
         }
     });
     match result {

@@ -506,3 +506,41 @@ async fn bad_url_configurations_are_refused_as_lambda_refuses_them() {
     assert_eq!(unknown.status, 403);
     assert_eq!(unknown.json(), json!({"Message": "Forbidden"}));
 }
+
+/// `kumo deploy` then `kumo url --create`: the printed URL answers curl at once
+/// (the public permission came with it), and `kumo url` prints the same URL again.
+#[test]
+fn kumo_url_creates_and_prints_a_public_url() {
+    let server = Server::start();
+    let runtime = crate::cli::python_runtime(&server);
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/url_app.py"),
+        dir.path().join("app.py"),
+    )
+    .expect("copy the app");
+    let kumo = |args: &[&str]| {
+        let what = format!("kumo {}", args.join(" "));
+        crate::cli::run(server.cli().args(args), &what).ok(&what)
+    };
+    kumo(&[
+        "deploy",
+        dir.path().to_str().expect("path"),
+        "--name",
+        "site",
+        "--runtime",
+        &runtime,
+        "--handler",
+        "app.handler",
+    ]);
+    let created = kumo(&["url", "site", "--create"]);
+    let url = created.stdout.trim().to_string();
+    assert!(url.starts_with("http://") && url.contains(".lambda-url.us-east-1.localhost:"), "{url}");
+    assert!(created.stderr.contains("AuthType NONE") && created.stderr.contains("/_kumo/url/"), "{}", created.stderr);
+    let answer = curl(&format!("{url}plain"), &[]);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["message"], "plain");
+    assert_eq!(kumo(&["url", "site"]).stdout.trim(), url, "the same URL, stable");
+    let missing = crate::cli::run(server.cli().args(["url", "nothing-here"]), "kumo url nothing-here");
+    assert!(!missing.success && missing.stderr.contains("ResourceNotFoundException"), "{}", missing.stderr);
+}
