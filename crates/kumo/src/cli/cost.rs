@@ -67,7 +67,7 @@ pub async fn cost(a: CostArgs) -> anyhow::Result<ExitCode> {
     if a.function.is_none() {
         rows.push(row("TOTAL", &report["totals"]));
     }
-    print_table(&header, &rows);
+    super::print_table(&header, &rows);
     let free = &report["free_tier"];
     println!(
         "Free tier this month: {} of 1,000,000 requests and {} GB-s used; {} requests and {} GB-s left",
@@ -77,23 +77,6 @@ pub async fn cost(a: CostArgs) -> anyhow::Result<ExitCode> {
         free["gb_s_left"].as_str().unwrap_or("?")
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
-    let mut widths = header.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(header.iter().map(|h| h.to_string()).collect());
-    for row in rows {
-        line(row.to_vec());
-    }
 }
 
 #[derive(clap::Args)]
@@ -142,7 +125,7 @@ pub async fn stats(a: StatsArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    print_table(&header, &rows);
+    super::print_table(&header, &rows);
     Ok(ExitCode::SUCCESS)
 }
 

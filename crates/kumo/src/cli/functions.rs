@@ -48,20 +48,7 @@ pub async fn ls(a: LsArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let header = ["NAME", "RUNTIME", "MEMORY", "TIMEOUT", "LAST MODIFIED"];
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let print = |cells: &[String]| {
-        let line: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", line.join("  ").trim_end());
-    };
-    print(&header.map(String::from));
-    for row in &rows {
-        print(row);
-    }
+    super::print_table(&header, &rows);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -158,6 +158,24 @@ struct ServeArgs {
     schedule_minute: Duration,
 }
 
+/// Prints rows under a header, each column as wide as its widest cell.
+pub(crate) fn print_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.to_vec());
+    }
+}
+
 /// A byte count (`none`: unlimited).
 #[derive(Debug, Clone, Copy)]
 struct Size(Option<u64>);

@@ -72,19 +72,6 @@ async fn ls(a: LsArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let print = |cells: Vec<String>| {
-        let line: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", line.join("  ").trim_end());
-    };
-    print(header.iter().map(|h| h.to_string()).collect());
-    for row in rows {
-        print(row.to_vec());
-    }
+    super::print_table(&header, &rows);
     Ok(ExitCode::SUCCESS)
 }
