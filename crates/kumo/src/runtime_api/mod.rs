@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 
 use crate::engine::environment::{EnvShared, Event, Next, RuntimeApiError};
 
+mod streaming;
+
 type Body = Full<Bytes>;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
@@ -104,6 +106,37 @@ fn error_type_header(req: &Request<Incoming>) -> Option<String> {
     req.headers().get("lambda-runtime-function-error-type").and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
+fn too_large(env: &EnvShared, id: &str) -> Response<Body> {
+    let _ = env.respond_too_large(id);
+    json(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#,
+    )
+}
+
+/// A streamed response, collected: an error in its trailers fails the
+/// invocation; an HTTP integration stream becomes a buffered URL answer.
+async fn streamed_response(env: &EnvShared, id: &str, req: Request<Incoming>) -> Response<Body> {
+    let integration = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(streaming::HTTP_INTEGRATION.as_bytes()));
+    let Ok(collected) = Limited::new(req.into_body(), MAX_RESPONSE_BYTES).collect().await else {
+        return too_large(env, id);
+    };
+    let error = collected.trailers().and_then(streaming::trailer_error);
+    let body = collected.to_bytes();
+    let outcome = match error {
+        Some((error_type, error_body)) => env.report_error(id, Some(error_type), error_body),
+        None if integration => env.respond(id, streaming::buffered_http_answer(&body).unwrap_or(body)),
+        None => env.respond(id, body),
+    };
+    match outcome {
+        Ok(()) => accepted(),
+        Err(e) => api_error(e),
+    }
+}
+
 async fn handle(env: Arc<EnvShared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
     let Some(rest) = path.strip_prefix(PREFIX) else {
@@ -135,16 +168,27 @@ async fn handle(env: Arc<EnvShared>, req: Request<Incoming>) -> Result<Response<
             let tail = &rest["invocation/".len()..];
             if let Some(id) = tail.strip_suffix("/response") {
                 let id = id.to_string();
-                match read_body(req, MAX_RESPONSE_BYTES).await {
-                    Ok(body) => match env.respond(&id, body) {
-                        Ok(()) => accepted(),
-                        Err(e) => api_error(e),
+                let mode = req.headers().get("lambda-runtime-function-response-mode").map(|v| v.as_bytes().to_vec());
+                match mode {
+                    None => match read_body(req, MAX_RESPONSE_BYTES).await {
+                        Ok(body) => match env.respond(&id, body) {
+                            Ok(()) => accepted(),
+                            Err(e) => api_error(e),
+                        },
+                        Err(()) => too_large(&env, &id),
                     },
-                    Err(()) => {
-                        let _ = env.respond_too_large(&id);
+                    Some(m) if m.eq_ignore_ascii_case(b"streaming") => streamed_response(&env, &id, req).await,
+                    Some(_) => {
+                        let _ = env.report_error(
+                            &id,
+                            Some("Runtime.InvalidResponseModeHeader".to_string()),
+                            Bytes::from_static(
+                                br#"{"errorMessage":"Invalid function response mode","errorType":"Runtime.InvalidResponseModeHeader"}"#,
+                            ),
+                        );
                         json(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#,
+                            StatusCode::BAD_REQUEST,
+                            r#"{"errorMessage":"Invalid function response mode","errorType":"InvalidResponseModeHeader"}"#,
                         )
                     }
                 }

@@ -544,3 +544,55 @@ fn kumo_url_creates_and_prints_a_public_url() {
     let missing = crate::cli::run(server.cli().args(["url", "nothing-here"]), "kumo url nothing-here");
     assert!(!missing.success && missing.stderr.contains("ResourceNotFoundException"), "{}", missing.stderr);
 }
+
+/// A `lambda_runtime` handler that streams (`StreamResponse`) behind a
+/// RESPONSE_STREAM URL: its prelude's status, headers and cookies and the
+/// streamed body reach curl (Kumo collects the stream; it does not forward it
+/// piece by piece yet).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streaming_handler_answers_through_its_url() {
+    let server = Server::start();
+    let lambda = server.lambda();
+    let binary = std::fs::read(example_binary("stream_function")).expect("stream_function binary");
+    lambda
+        .create_function()
+        .function_name("streamer")
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(ROLE)
+        .timeout(30)
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip_of(&[("bootstrap", &binary, 0o755)])))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create streamer");
+    let url = lambda
+        .create_function_url_config()
+        .function_name("streamer")
+        .auth_type(FunctionUrlAuthType::None)
+        .invoke_mode(InvokeMode::ResponseStream)
+        .send()
+        .await
+        .expect("create url")
+        .function_url()
+        .to_string();
+    lambda
+        .add_permission()
+        .function_name("streamer")
+        .statement_id("public")
+        .action("lambda:InvokeFunctionUrl")
+        .principal("*")
+        .function_url_auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .expect("permission");
+    let answer = tokio::task::spawn_blocking(move || curl(&format!("{url}live"), &[])).await.expect("curl");
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    assert_eq!(answer.header("x-streamed"), Some("yes"));
+    assert_eq!(answer.header("content-type"), Some("text/plain"));
+    assert_eq!(answer.all("set-cookie"), ["flavour=chunked; Path=/"]);
+    assert_eq!(answer.text(), "streamed from /live");
+}

@@ -350,23 +350,26 @@ pub fn fixture_zip(fixture: &str, name_in_zip: &str) -> Vec<u8> {
 /// The `lambda_runtime` echo function (examples/echo_function.rs), built on first use.
 pub fn echo_function_binary() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let profile_dir = kumo_bin().parent().expect("target dir").to_path_buf();
-        if let Some(built) = example_built_with_the_tests(&profile_dir.join("examples"), "echo_function") {
-            return built;
-        }
-        let path = profile_dir.join("examples").join("echo_function");
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        // Cargo is a no-op when the example is fresh; it serialises concurrent builds itself.
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "--example", "echo_function", "--manifest-path"]).arg(&manifest);
-        if profile_dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo build --example echo_function");
-        assert!(status.success(), "building the lambda_runtime example failed");
-        path
-    })
+    PATH.get_or_init(|| example_binary("echo_function"))
+}
+
+/// One of the crate's examples (a `lambda_runtime` function), built if need be.
+pub fn example_binary(name: &str) -> PathBuf {
+    let profile_dir = kumo_bin().parent().expect("target dir").to_path_buf();
+    if let Some(built) = example_built_with_the_tests(&profile_dir.join("examples"), name) {
+        return built;
+    }
+    let path = profile_dir.join("examples").join(name);
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    // Cargo is a no-op when the example is fresh; it serialises concurrent builds itself.
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "--example", name, "--manifest-path"]).arg(&manifest);
+    if profile_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("cargo build --example {name}: {e}"));
+    assert!(status.success(), "building the lambda_runtime example {name} failed");
+    path
 }
 
 /// The example binary `cargo test`/`cargo nextest` already built beside the tests
