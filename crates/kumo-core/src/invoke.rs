@@ -23,6 +23,8 @@ impl InvocationType {
 /// Sync request and response payload limits.
 pub const MAX_SYNC_REQUEST_BYTES: usize = 6_291_456;
 pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
+/// A streamed response (response streaming) may be far larger than a buffered one.
+pub const MAX_STREAMED_RESPONSE_BYTES: usize = 200 * 1024 * 1024;
 pub const MAX_ASYNC_REQUEST_BYTES: usize = 1_048_576;
 pub const LOG_TAIL_BYTES: usize = 4096;
 /// The init phase limit for on-demand environments.

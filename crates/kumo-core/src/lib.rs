@@ -9,6 +9,7 @@ pub mod concurrency;
 pub mod destination;
 pub mod error;
 pub mod event_config;
+pub mod eventstream;
 pub mod function;
 pub mod function_policy;
 pub mod iam;

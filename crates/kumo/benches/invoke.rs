@@ -6,7 +6,8 @@
 //! Figures are medians and percentiles of real requests; nothing is asserted.
 //! `KUMO_BENCH_SERVER_ARGS` passes extra flags to `kumo serve`; `KUMO_BENCH_QUICK=1`
 //! stops after the warm-latency figures; `KUMO_BENCH_ONLY=accept` measures only the
-//! durable accept path of Event invokes.
+//! durable accept path of Event invokes; `KUMO_BENCH_ONLY=url` compares a
+//! function URL with Invoke of the same function.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -151,6 +152,31 @@ impl Conn {
         (status, body, headers)
     }
 
+    /// An unsigned request, as a browser or curl sends to a function URL.
+    async fn call_unsigned(&mut self, method: &str, path: &str, body: &str) -> (u16, Bytes) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", &self.addr)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .expect("request");
+        self.sender.ready().await.expect("ready");
+        let resp = self.sender.send_request(req).await.expect("send");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, body)
+    }
+
+    /// One request to a function URL (path form); its round trip.
+    async fn url_request(&mut self, path: &str) -> Duration {
+        let start = Instant::now();
+        let (status, body) = self.call_unsigned("POST", path, PAYLOAD).await;
+        let elapsed = start.elapsed();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        elapsed
+    }
+
     async fn invoke(&mut self, name: &str) -> Duration {
         let start = Instant::now();
         let (status, body, _) =
@@ -194,16 +220,30 @@ fn us(d: Duration) -> f64 {
 }
 
 async fn throughput(addr: &str, name: &str, concurrency: usize, seconds: u64) -> f64 {
+    load(addr, Target::Invoke(name.to_string()), concurrency, seconds).await
+}
+
+/// What a load sends: Invoke of a function, or requests to a URL path.
+#[derive(Clone)]
+enum Target {
+    Invoke(String),
+    Url(String),
+}
+
+async fn load(addr: &str, target: Target, concurrency: usize, seconds: u64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let addr = addr.to_string();
-        let name = name.to_string();
+        let target = target.clone();
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(&addr).await;
             let mut n = 0u64;
             while Instant::now() < deadline {
-                conn.invoke(&name).await;
+                match &target {
+                    Target::Invoke(name) => conn.invoke(name).await,
+                    Target::Url(path) => conn.url_request(path).await,
+                };
                 n += 1;
             }
             n
@@ -301,6 +341,66 @@ async fn cold_starts(
     (client_side[client_side.len() / 2], init)
 }
 
+/// A function URL in front of the echo function against Invoke of the same
+/// function: sequential latency in alternating blocks (so drift hits both
+/// alike), then throughput at concurrency 1 and 64.
+async fn url_against_invoke(conn: &mut Conn, addr: &str, zip: &[u8]) {
+    create(conn, "echo-url", "provided.al2023", "bootstrap", zip).await;
+    let (status, body, _) =
+        conn.call("POST", "/2021-10-31/functions/echo-url/url", r#"{"AuthType":"NONE"}"#, &[]).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let config: serde_json::Value = serde_json::from_slice(&body).expect("url config");
+    let url = config["FunctionUrl"].as_str().expect("FunctionUrl");
+    let id = url.trim_start_matches("http://").split('.').next().expect("url id");
+    let grant =
+        r#"{"StatementId":"public","Action":"lambda:InvokeFunctionUrl","Principal":"*","FunctionUrlAuthType":"NONE"}"#;
+    let (status, body, _) = conn.call("POST", "/2015-03-31/functions/echo-url/policy", grant, &[]).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let path = format!("/_kumo/url/{id}/");
+    for _ in 0..300 {
+        conn.invoke("echo-url").await;
+        conn.url_request(&path).await;
+    }
+    let (mut direct, mut through_url) = (Vec::with_capacity(3000), Vec::with_capacity(3000));
+    for _ in 0..10 {
+        for _ in 0..300 {
+            direct.push(conn.invoke("echo-url").await);
+        }
+        for _ in 0..300 {
+            through_url.push(conn.url_request(&path).await);
+        }
+    }
+    direct.sort();
+    through_url.sort();
+    println!(
+        "function URL against Invoke, warm echo function, 3000 sequential calls each (alternating blocks of 300):"
+    );
+    for (label, samples) in [("Invoke      ", &direct), ("function URL", &through_url)] {
+        println!(
+            "  {label}  p50 {:.0} us   p90 {:.0} us   p99 {:.0} us   ({:.0} req/s at concurrency 1)",
+            us(pct(samples, 0.5)),
+            us(pct(samples, 0.9)),
+            us(pct(samples, 0.99)),
+            samples.len() as f64 / samples.iter().map(Duration::as_secs_f64).sum::<f64>()
+        );
+    }
+    println!(
+        "  added by the URL: p50 {:+.0} us   p99 {:+.0} us",
+        us(pct(&through_url, 0.5)) - us(pct(&direct, 0.5)),
+        us(pct(&through_url, 0.99)) - us(pct(&direct, 0.99))
+    );
+    load(addr, Target::Invoke("echo-url".into()), 64, 3).await;
+    for round in 0..2 {
+        let invoke_rate = load(addr, Target::Invoke("echo-url".into()), 64, 5).await;
+        let url_rate = load(addr, Target::Url(path.clone()), 64, 5).await;
+        println!(
+            "  concurrency 64, round {}: Invoke {invoke_rate:.0} req/s, function URL {url_rate:.0} req/s (ratio {:.2})",
+            round + 1,
+            url_rate / invoke_rate
+        );
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     let tmp = tempfile::tempdir().expect("tmp");
@@ -322,6 +422,11 @@ fn main() {
         // KUMO_BENCH_ONLY=accept: only the durable accept path (for quick A/B runs of the queue).
         if std::env::var("KUMO_BENCH_ONLY").is_ok_and(|v| v == "accept") {
             accept_alone(&mut conn, &server.addr, &zip).await;
+            return;
+        }
+        // KUMO_BENCH_ONLY=url: a function URL against Invoke (issue [7]).
+        if std::env::var("KUMO_BENCH_ONLY").is_ok_and(|v| v == "url") {
+            url_against_invoke(&mut conn, &server.addr, &zip).await;
             return;
         }
         create(&mut conn, "echo", "provided.al2023", "bootstrap", &zip).await;

@@ -10,6 +10,7 @@
 pub mod cors;
 pub mod event;
 pub mod response;
+pub mod stream;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -51,7 +52,7 @@ impl AuthType {
     }
 }
 
-/// How the function's answer is sent (Kumo sends a streamed answer whole, once complete).
+/// How the function's answer is sent (RESPONSE_STREAM passes a streamed answer on as it arrives).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum InvokeMode {
     #[default]

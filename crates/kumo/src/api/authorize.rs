@@ -118,7 +118,10 @@ impl Authorizer {
             ("GET", "/2015-03-31/functions/{name}/aliases/{alias}") => ask("lambda:GetAlias", function(None)),
             ("PUT", "/2015-03-31/functions/{name}/aliases/{alias}") => ask("lambda:UpdateAlias", function(None)),
             ("DELETE", "/2015-03-31/functions/{name}/aliases/{alias}") => ask("lambda:DeleteAlias", function(None)),
-            ("POST", "/2015-03-31/functions/{name}/invocations") => ask("lambda:InvokeFunction", function(qualifier)),
+            ("POST", "/2015-03-31/functions/{name}/invocations")
+            | ("POST", "/2021-11-15/functions/{name}/response-streaming-invocations") => {
+                ask("lambda:InvokeFunction", function(qualifier))
+            }
             ("POST", "/2015-03-31/functions/{name}/policy") => ask("lambda:AddPermission", function(qualifier)),
             ("GET", "/2015-03-31/functions/{name}/policy") => ask("lambda:GetPolicy", function(qualifier)),
             ("DELETE", "/2015-03-31/functions/{name}/policy/{sid}") => {

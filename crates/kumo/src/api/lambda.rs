@@ -429,8 +429,40 @@ pub async fn unknown_operation() -> AwsError {
     AwsError(ApiError::new(ErrorCode::UnknownOperation, "Unknown operation"))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `X-Amz-Log-Type`: whether the caller wants the log's last 4 KB.
+pub(super) fn log_tail_of(headers: &HeaderMap) -> Result<bool, AwsError> {
+    match header(headers, "x-amz-log-type") {
+        None | Some("None") => Ok(false),
+        Some("Tail") => Ok(true),
+        Some(other) => Err(AwsError(ApiError::new(
+            ErrorCode::Validation,
+            format!(
+                "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]"
+            ),
+        ))),
+    }
+}
+
+/// `X-Amz-Client-Context`, decoded from base64.
+pub(super) fn client_context_of(headers: &HeaderMap) -> Result<Option<String>, AwsError> {
+    let Some(raw) = header(headers, "x-amz-client-context") else {
+        return Ok(None);
+    };
+    if raw.len() > 3583 {
+        return Err(AwsError(ApiError::invalid_parameter("Client context must be 3583 bytes or less.")));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            AwsError(ApiError::invalid_parameter("Client context must be a valid Base64-encoded JSON object."))
+        })
 }
 
 pub async fn invoke(
@@ -448,34 +480,8 @@ pub async fn invoke(
             format!("1 validation error detected: Value '{value}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [RequestResponse, Event, DryRun]"),
         ))
     })?;
-    let log_tail = match header(&headers, "x-amz-log-type") {
-        None | Some("None") => false,
-        Some("Tail") => true,
-        Some(other) => {
-            return Err(AwsError(ApiError::new(
-                ErrorCode::Validation,
-                format!(
-                    "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [Tail, None]"
-                ),
-            )));
-        }
-    };
-    let client_context = match header(&headers, "x-amz-client-context") {
-        None => None,
-        Some(raw) => {
-            if raw.len() > 3583 {
-                return Err(AwsError(ApiError::invalid_parameter("Client context must be 3583 bytes or less.")));
-            }
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    AwsError(ApiError::invalid_parameter("Client context must be a valid Base64-encoded JSON object."))
-                })?;
-            Some(decoded)
-        }
-    };
+    let log_tail = log_tail_of(&headers)?;
+    let client_context = client_context_of(&headers)?;
     let limit = if invocation_type == InvocationType::Event { MAX_ASYNC_REQUEST_BYTES } else { MAX_SYNC_REQUEST_BYTES };
     let payload = match read_limited(body, limit).await {
         Some(p) => p,
@@ -503,6 +509,7 @@ pub async fn invoke(
             client_context,
             caller_lineage,
             request_id: None,
+            stream: None,
         })
         .await?;
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);

@@ -13,6 +13,7 @@ mod event_config;
 mod events;
 mod explain;
 mod iam;
+mod invoke_stream;
 mod lambda;
 mod logs;
 mod permissions;
@@ -21,6 +22,7 @@ mod shapes;
 mod sts;
 mod url_config;
 pub mod url_invoke;
+mod url_stream;
 
 use std::sync::Arc;
 
@@ -99,6 +101,10 @@ pub fn router(
             get(lambda::get_alias).put(lambda::update_alias).delete(lambda::delete_alias),
         )
         .route("/2015-03-31/functions/{name}/invocations", post(lambda::invoke))
+        .route(
+            "/2021-11-15/functions/{name}/response-streaming-invocations",
+            post(invoke_stream::invoke_with_response_stream),
+        )
         .route("/2015-03-31/functions/{name}/policy", post(permissions::add).get(permissions::get))
         .route("/2015-03-31/functions/{name}/policy/{sid}", axum::routing::delete(permissions::remove))
         .route(

@@ -23,11 +23,12 @@ use kumo_core::invoke::{InvocationType, MAX_SYNC_REQUEST_BYTES};
 use kumo_core::sigv4::{RequestParts, sha256_hex};
 use kumo_core::url::event::{self, EventBody, IamCaller, UrlRequest};
 use kumo_core::url::response::{self as mapping, ResponseBody};
-use kumo_core::url::{self, AuthType};
+use kumo_core::url::{self, AuthType, InvokeMode};
 use kumo_core::{ApiError, ErrorCode};
 
 use super::auth::{Authenticator, Protocol};
 use super::authorize::{Ask, Authorizer};
+use super::url_stream;
 use crate::engine::{Engine, InvokeRequest, UrlTarget};
 use crate::iam::{AuthMode, Identity};
 
@@ -113,23 +114,33 @@ async fn serve(s: &UrlSurface, req: Request, url_id: &str, region: Option<&str>,
     let request_id = uuid::Uuid::new_v4().to_string();
     let payload = event_payload(s, &parts, &bytes, &target, url_id, &raw_path, peer, caller, &request_id);
     let origin = header_text(&parts.headers, "origin").map(str::to_string);
-    let result = s
-        .engine
-        .invoke(InvokeRequest {
-            function_name: target.function.clone(),
-            qualifier: target.qualifier.clone(),
-            invocation_type: InvocationType::RequestResponse,
-            payload: payload.into(),
-            log_tail: false,
-            client_context: None,
-            caller_lineage: None,
-            request_id: Some(request_id.clone()),
-        })
-        .await;
-    let mut resp = match result {
-        Err(e) => invoke_error(&e),
-        Ok(r) if r.function_error.is_some() => bad_gateway(),
-        Ok(r) => http_response(&r.payload),
+    let streaming = target.config.invoke_mode == InvokeMode::ResponseStream;
+    let (sink, parts) = match streaming {
+        true => {
+            let (sink, parts) = crate::engine::stream::channel();
+            (Some(sink), Some(parts))
+        }
+        false => (None, None),
+    };
+    let request = InvokeRequest {
+        function_name: target.function.clone(),
+        qualifier: target.qualifier.clone(),
+        invocation_type: InvocationType::RequestResponse,
+        payload: payload.into(),
+        log_tail: false,
+        client_context: None,
+        caller_lineage: None,
+        request_id: Some(request_id.clone()),
+        stream: sink,
+    };
+    let mut resp = match parts {
+        None => whole_answer(s.engine.invoke(request).await),
+        Some(parts) => match url_stream::open(s.engine.clone(), request, parts).await {
+            url_stream::Opening::Whole(result) => whole_answer(result),
+            url_stream::Opening::Streaming { content_type, parts, .. } => {
+                url_stream::response(content_type, parts).await.unwrap_or_else(bad_gateway)
+            }
+        },
     };
     if let Some(cors) = &target.config.cors {
         // Configured CORS headers replace whatever the function said about CORS.
@@ -144,6 +155,15 @@ async fn serve(s: &UrlSurface, req: Request, url_id: &str, region: Option<&str>,
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
     resp
+}
+
+/// The response to an invocation that answered in one piece.
+fn whole_answer(result: Result<crate::engine::InvokeResponse, ApiError>) -> Response {
+    match result {
+        Err(e) => invoke_error(&e),
+        Ok(r) if r.function_error.is_some() => bad_gateway(),
+        Ok(r) => http_response(&r.payload),
+    }
 }
 
 fn too_large() -> Response {
@@ -331,7 +351,7 @@ fn http_response(payload: &[u8]) -> Response {
 }
 
 /// Adds headers; one whose name or value HTTP cannot carry is dropped.
-fn append_headers(map: &mut HeaderMap, headers: &[(String, String)]) {
+pub(super) fn append_headers(map: &mut HeaderMap, headers: &[(String, String)]) {
     for (name, value) in headers {
         let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else {
             tracing::debug!(%name, "header dropped from a function URL response");

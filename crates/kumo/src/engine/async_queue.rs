@@ -400,7 +400,13 @@ impl Engine {
     ) {
         let executed = target.version.version.to_string();
         let run = self
-            .run(&target, event.payload.clone(), event.request_id.clone(), None, false, event.lineage.clone())
+            .run(
+                &target,
+                event.payload.clone(),
+                event.request_id.clone(),
+                event.lineage.clone(),
+                super::invoke::RunExtras::default(),
+            )
             .await;
         drop(permit);
         let mut response = None;

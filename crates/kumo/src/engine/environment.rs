@@ -22,6 +22,7 @@ use kumo_core::logfmt::{self, ReportStatus};
 use tokio::sync::{Notify, oneshot};
 
 use super::envlog::EnvLog;
+use super::stream::StreamSender;
 use crate::sandbox::{ExitInfo, Sandbox};
 
 /// Environments started and not yet fully destroyed (processes reaped,
@@ -43,6 +44,8 @@ pub struct Event {
     pub client_context: Option<String>,
     pub cognito_identity: Option<String>,
     pub version: VersionId,
+    /// Where a streamed answer goes as it arrives, when the caller can take one.
+    pub stream: Option<StreamSender>,
 }
 
 /// What the runtime answered for one event.
@@ -69,6 +72,8 @@ struct RtState {
     next_waiter: Option<oneshot::Sender<Arc<Event>>>,
     pending: Option<Arc<Event>>,
     inflight: Option<(String, oneshot::Sender<Reply>)>,
+    /// The in-flight event's stream sink (and the version it runs), until its runtime starts streaming.
+    stream: Option<(StreamSender, VersionId)>,
     init_signal: Option<oneshot::Sender<InitSignal>>,
     frozen: bool,
     /// Whether the current event reached the runtime (and START was logged).
@@ -142,11 +147,24 @@ impl EnvShared {
     fn take_inflight(&self, request_id: &str) -> Result<oneshot::Sender<Reply>, RuntimeApiError> {
         let mut st = self.lock();
         match st.inflight.take() {
-            Some((id, tx)) if id == request_id => Ok(tx),
+            Some((id, tx)) if id == request_id => {
+                st.stream = None;
+                Ok(tx)
+            }
             other => {
                 st.inflight = other;
                 Err(RuntimeApiError::InvalidRequestId)
             }
+        }
+    }
+
+    /// Where the runtime's stream for `request_id` goes as it arrives; `None`
+    /// when the caller takes only a buffered answer.
+    pub fn take_stream_sink(&self, request_id: &str) -> Result<Option<(StreamSender, VersionId)>, RuntimeApiError> {
+        let mut st = self.lock();
+        match &st.inflight {
+            Some((id, _)) if id == request_id => Ok(st.stream.take()),
+            _ => Err(RuntimeApiError::InvalidRequestId),
         }
     }
 
@@ -203,6 +221,7 @@ impl EnvShared {
         if let Some((_, tx)) = st.inflight.take() {
             let _ = tx.send(Reply::Exited(info));
         }
+        st.stream = None;
         drop(st);
         self.has_exited.store(true, Ordering::Release);
         self.exited.notify_waiters();
@@ -215,6 +234,7 @@ impl EnvShared {
             return Err(event);
         }
         st.inflight = Some((event.request_id.clone(), reply));
+        st.stream = event.stream.clone().map(|sink| (sink, event.version));
         st.delivered = false;
         if st.frozen {
             st.frozen = false;

@@ -15,6 +15,7 @@ use kumo_core::{ApiError, ErrorCode};
 use super::Engine;
 use super::environment::{Event, InitMode, Outcome};
 use super::pool::SpawnContext;
+use super::stream::StreamSender;
 use crate::store::MeteringRecord;
 
 /// An Invoke call, already taken apart from HTTP.
@@ -32,6 +33,19 @@ pub struct InvokeRequest {
     /// The request id to run under (a function URL's request id is its
     /// invocation's); a new one when `None`.
     pub request_id: Option<String>,
+    /// Where a streamed answer goes as it arrives (RESPONSE_STREAM URLs,
+    /// InvokeWithResponseStream); `None` collects it.
+    pub stream: Option<StreamSender>,
+}
+
+/// What a synchronous caller adds to an invocation.
+#[derive(Default)]
+pub(super) struct RunExtras {
+    /// Base64 `X-Amz-Client-Context`, decoded.
+    pub(super) client_context: Option<String>,
+    /// Whether the caller wants the last 4 KB of the log.
+    pub(super) want_tail: bool,
+    pub(super) stream: Option<StreamSender>,
 }
 
 /// What the HTTP layer turns into Invoke's response.
@@ -182,7 +196,13 @@ impl Engine {
                 }
                 let _permit = self.admit(&target.version.name)?;
                 let run = self
-                    .run(&target, payload, request_id.clone(), req.client_context, req.log_tail, Some(lineage))
+                    .run(
+                        &target,
+                        payload,
+                        request_id.clone(),
+                        Some(lineage),
+                        RunExtras { client_context: req.client_context, want_tail: req.log_tail, stream: req.stream },
+                    )
                     .await?;
                 Ok(InvokeResponse {
                     status: 200,
@@ -213,10 +233,10 @@ impl Engine {
         target: &Target,
         payload: Bytes,
         request_id: String,
-        client_context: Option<String>,
-        want_tail: bool,
         lineage: Option<Lineage>,
+        extras: RunExtras,
     ) -> Result<RunResult, ApiError> {
+        let RunExtras { client_context, want_tail, stream } = extras;
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let _in_flight = InFlight(self);
         // Events stored before lineages existed start a chain of their own.
@@ -246,6 +266,7 @@ impl Engine {
             client_context,
             cognito_identity: None,
             version: version.version,
+            stream,
         });
         let mut result = env.invoke(event.clone(), InitMode::OnDemand).await;
         if matches!(result.outcome, Outcome::InitTimeout) {

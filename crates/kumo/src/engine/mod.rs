@@ -19,6 +19,7 @@ mod pool;
 mod recursion;
 pub mod roles;
 pub mod runtimes;
+pub mod stream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

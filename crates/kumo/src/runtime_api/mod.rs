@@ -14,10 +14,11 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use kumo_core::invoke::MAX_RESPONSE_BYTES;
+use kumo_core::invoke::{MAX_RESPONSE_BYTES, MAX_STREAMED_RESPONSE_BYTES};
 use tokio::net::TcpListener;
 
 use crate::engine::environment::{EnvShared, Event, Next, RuntimeApiError};
+use crate::engine::stream::{StreamPart, StreamSender};
 
 mod streaming;
 
@@ -114,13 +115,29 @@ fn too_large(env: &EnvShared, id: &str) -> Response<Body> {
     )
 }
 
-/// A streamed response, collected: an error in its trailers fails the
-/// invocation; an HTTP integration stream becomes a buffered URL answer.
+/// A streamed response: forwarded part by part when the caller can take a
+/// stream, else collected (an error in its trailers fails the invocation; an
+/// HTTP integration stream becomes a buffered URL answer).
 async fn streamed_response(env: &EnvShared, id: &str, req: Request<Incoming>) -> Response<Body> {
-    let integration = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(streaming::HTTP_INTEGRATION.as_bytes()));
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    match env.take_stream_sink(id) {
+        Err(e) => api_error(e),
+        Ok(Some((sink, version))) => {
+            let start = StreamPart::Start { content_type, executed_version: version.to_string() };
+            forward_stream(env, id, req, start, sink).await
+        }
+        Ok(None) => collect_stream(env, id, req, content_type).await,
+    }
+}
+
+async fn collect_stream(
+    env: &EnvShared,
+    id: &str,
+    req: Request<Incoming>,
+    content_type: Option<String>,
+) -> Response<Body> {
+    let integration =
+        content_type.is_some_and(|v| v.eq_ignore_ascii_case(kumo_core::url::stream::HTTP_INTEGRATION_CONTENT_TYPE));
     let Ok(collected) = Limited::new(req.into_body(), MAX_RESPONSE_BYTES).collect().await else {
         return too_large(env, id);
     };
@@ -130,6 +147,74 @@ async fn streamed_response(env: &EnvShared, id: &str, req: Request<Incoming>) ->
         Some((error_type, error_body)) => env.report_error(id, Some(error_type), error_body),
         None if integration => env.respond(id, streaming::buffered_http_answer(&body).unwrap_or(body)),
         None => env.respond(id, body),
+    };
+    match outcome {
+        Ok(()) => accepted(),
+        Err(e) => api_error(e),
+    }
+}
+
+/// Passes the stream on as it arrives. The invocation ends with the stream:
+/// a clean end is its success, trailers or a broken upload its failure.
+async fn forward_stream(
+    env: &EnvShared,
+    id: &str,
+    req: Request<Incoming>,
+    start: StreamPart,
+    sink: StreamSender,
+) -> Response<Body> {
+    // A caller that went away stops receiving; the function still runs to its end, as on Lambda.
+    let mut listening = sink.send(start).await.is_ok();
+    let mut body = req.into_body();
+    let mut streamed = 0usize;
+    let mut trailers = None;
+    let failure = loop {
+        match body.frame().await {
+            None => break None,
+            Some(Err(e)) => {
+                // The runtime's upload broke off (it crashed, or was killed at its timeout):
+                // the engine learns why from the sandbox; the caller sees the stream fail.
+                tracing::debug!(error = %e, "streamed response broke off");
+                if listening {
+                    let _ = sink.send(StreamPart::Failed { error_type: "Runtime.StreamError".into() }).await;
+                }
+                return json(StatusCode::BAD_REQUEST, r#"{"errorMessage":"Stream broken","errorType":"StreamError"}"#);
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    streamed += data.len();
+                    if streamed > MAX_STREAMED_RESPONSE_BYTES {
+                        break Some((
+                            "Function.ResponseSizeTooLarge".to_string(),
+                            Bytes::from(streaming::too_large_error()),
+                        ));
+                    }
+                    if listening && !data.is_empty() {
+                        listening = sink.send(StreamPart::Data(data)).await.is_ok();
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        trailers = Some(t);
+                    }
+                }
+            },
+        }
+    };
+    let failure = failure.or_else(|| trailers.as_ref().and_then(streaming::trailer_error));
+    let outcome = match failure {
+        Some((error_type, error_body)) => {
+            if listening {
+                let _ = sink.send(StreamPart::Failed { error_type: error_type.clone() }).await;
+            }
+            env.report_error(id, Some(error_type), error_body)
+        }
+        None => {
+            if listening {
+                let _ = sink.send(StreamPart::End).await;
+            }
+            env.respond(id, Bytes::new())
+        }
     };
     match outcome {
         Ok(()) => accepted(),

@@ -1,28 +1,27 @@
 //! Responses a runtime streams (`Lambda-Runtime-Function-Response-Mode:
 //! streaming`, chunked, errors in trailers).
 //!
-//! Kumo collects the stream and hands the invocation one buffered answer, held
-//! to the buffered 6 MB limit. A function URL's HTTP integration stream (a JSON
-//! prelude with status, headers and cookies, eight NUL bytes, then the body)
-//! becomes the buffered answer a URL maps the same way: `statusCode`, `headers`,
-//! `cookies` and the body in base64, so both invoke modes of a URL behave alike.
+//! When the caller can take a stream (a RESPONSE_STREAM URL,
+//! InvokeWithResponseStream) the Runtime API forwards it as it arrives, up to
+//! Lambda's 200 MB. Otherwise (Invoke, a BUFFERED URL, async events) Kumo
+//! collects it into one buffered answer, held to the buffered 6 MB limit: a
+//! function URL's HTTP integration stream (a JSON prelude with status, headers
+//! and cookies, eight NUL bytes, then the body) becomes the buffered answer a
+//! URL maps the same way: `statusCode`, `headers`, `cookies` and the body in
+//! base64, so both invoke modes of a URL behave alike.
 
 use base64::Engine as _;
 use bytes::Bytes;
+use kumo_core::invoke::MAX_STREAMED_RESPONSE_BYTES;
+use kumo_core::url::stream::PRELUDE_DELIMITER;
 use serde_json::{Map, Value, json};
-
-/// The content type of an HTTP integration stream.
-pub const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-response";
-
-/// The prelude's end marker.
-const DELIMITER: &[u8; 8] = &[0; 8];
 
 /// The buffered answer for an HTTP integration stream, or `None` when the
 /// bytes have no prelude (then they are passed on as they are).
 pub fn buffered_http_answer(stream: &[u8]) -> Option<Bytes> {
-    let end = stream.windows(DELIMITER.len()).position(|w| w == DELIMITER)?;
+    let end = stream.windows(PRELUDE_DELIMITER.len()).position(|w| w == PRELUDE_DELIMITER)?;
     let prelude: Map<String, Value> = serde_json::from_slice(&stream[..end]).ok()?;
-    let body = &stream[end + DELIMITER.len()..];
+    let body = &stream[end + PRELUDE_DELIMITER.len()..];
     let answer = json!({
         "statusCode": prelude.get("statusCode").cloned().unwrap_or(Value::from(200)),
         "headers": prelude.get("headers").cloned().unwrap_or_else(|| json!({})),
@@ -42,6 +41,14 @@ pub fn trailer_error(trailers: &hyper::HeaderMap) -> Option<(String, Bytes)> {
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.as_bytes()).ok())
         .unwrap_or_default();
     Some((error_type, Bytes::from(body)))
+}
+
+/// The error a stream over Lambda's streaming limit fails with.
+pub fn too_large_error() -> Vec<u8> {
+    kumo_core::invoke::error_payload(
+        "Function.ResponseSizeTooLarge",
+        &format!("Response payload size exceeded maximum allowed payload size ({MAX_STREAMED_RESPONSE_BYTES} bytes)."),
+    )
 }
 
 #[cfg(test)]

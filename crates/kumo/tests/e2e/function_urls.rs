@@ -547,8 +547,7 @@ fn kumo_url_creates_and_prints_a_public_url() {
 
 /// A `lambda_runtime` handler that streams (`StreamResponse`) behind a
 /// RESPONSE_STREAM URL: its prelude's status, headers and cookies and the
-/// streamed body reach curl (Kumo collects the stream; it does not forward it
-/// piece by piece yet).
+/// streamed body reach curl (piece-by-piece delivery: `streaming.rs`).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_streaming_handler_answers_through_its_url() {
     let server = Server::start();
