@@ -103,8 +103,8 @@ async fn user_with_policy(server: &Server, name: &str, policy: Option<&str>) -> 
 async fn the_dashboard_shows_each_principal_what_it_may_read() {
     let server = Server::start();
     let lambda = server.lambda();
-    create_python(&lambda, "dash-a", "python3.12", "dashboard.py").await;
-    create_python(&lambda, "dash-b", "python3.12", "dashboard.py").await;
+    create_python(&lambda, "dash-a", "python3.12", "python/dashboard.py").await;
+    create_python(&lambda, "dash-b", "python3.12", "python/dashboard.py").await;
     for i in 0..2 {
         let out = lambda
             .invoke()
@@ -239,7 +239,7 @@ async fn the_dashboard_works_in_headless_chromium() {
     }
     let server = Server::start();
     let lambda = server.lambda();
-    create_python(&lambda, "browser-fn", "python3.12", "dashboard.py").await;
+    create_python(&lambda, "browser-fn", "python3.12", "python/dashboard.py").await;
     for i in 0..3 {
         let _ = invoke(&lambda, "browser-fn", serde_json::json!({"n": i})).await;
     }
