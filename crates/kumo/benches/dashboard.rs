@@ -50,14 +50,16 @@ fn start(data_dir: &Path) -> Server {
         .spawn()
         .expect("start kumo");
     let stdout = child.stdout.take().expect("stdout");
-    let mut endpoint = String::new();
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if let Some(rest) = line.strip_prefix("Kumo listening on ") {
-            endpoint = rest.split_whitespace().next().unwrap_or_default().to_string();
-            break;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep reading: the server must never write into a closed pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("Kumo listening on ") {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+            }
         }
-    }
-    assert!(!endpoint.is_empty(), "kumo did not start");
+    });
+    let endpoint = rx.recv_timeout(Duration::from_secs(60)).expect("kumo did not start");
     Server { child, endpoint }
 }
 
