@@ -87,7 +87,7 @@ fn deploy(server: &Server, dir: &Path) {
 fn record(i: u64, now: i64) -> MeteringRecord {
     let mix = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let span = 30 * 86_400_000i64;
-    let cold = mix % 50 == 0;
+    let cold = mix.is_multiple_of(50);
     MeteringRecord {
         request_id: format!("{:08x}-0000-4000-8000-{:012x}", i >> 16, i),
         function: format!("fn-{:03}", mix % FUNCTIONS as u64),
@@ -102,7 +102,7 @@ fn record(i: u64, now: i64) -> MeteringRecord {
         init_duration_us: cold.then_some(80_000 + (mix >> 8) % 200_000),
         cold,
         cold_start_cause: cold.then(|| "first".to_string()),
-        outcome: if mix % 97 == 0 { "error".into() } else { "success".into() },
+        outcome: if mix.is_multiple_of(97) { "error".into() } else { "success".into() },
         error_type: None,
         architecture: "x86_64".into(),
         ephemeral_storage_mb: 512,

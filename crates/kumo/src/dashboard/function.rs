@@ -18,11 +18,11 @@ use crate::store::{LogQuery, MeteringRecord};
 const TAIL_LINES: usize = 50;
 
 /// The function, if it exists and the principal may read it; else the page to show.
-pub(super) fn readable(d: &Dashboard, p: &Principal, name: &str) -> Result<crate::engine::FunctionView, Response> {
+pub(super) fn readable(d: &Dashboard, p: &Principal, name: &str) -> Result<crate::engine::FunctionView, Box<Response>> {
     if !d.may(p, "lambda:GetFunction", &d.function_arn(name)) {
-        return Err(super::forbidden(p, &format!("read the function {name} (lambda:GetFunction)")));
+        return Err(Box::new(super::forbidden(p, &format!("read the function {name} (lambda:GetFunction)"))));
     }
-    d.engine.get_function(name, None).map_err(|_| super::not_found(p))
+    d.engine.get_function(name, None).map_err(|_| Box::new(super::not_found(p)))
 }
 
 fn kv(out: &mut String, key: &str, value: &str) {
@@ -130,7 +130,7 @@ pub(super) async fn recent(d: &Dashboard, name: &str) -> Vec<MeteringRecord> {
 /// The recent-invocations table alone (the Test page's script refreshes it).
 pub(super) async fn recent_fragment(d: &Arc<Dashboard>, p: &Principal, name: &str) -> Response {
     if let Err(page) = readable(d, p, name) {
-        return page;
+        return *page;
     }
     let show_cost = d.may(p, "kumo:GetCost", "*");
     html_response(StatusCode::OK, invocations_table(&recent(d, name).await, show_cost))
@@ -233,7 +233,7 @@ fn memory_chart(window: Window, buckets: &[(i64, Rollup)], memory_size: u32) -> 
 pub(super) async fn page(d: &Arc<Dashboard>, p: &Principal, name: &str, query: &str) -> Response {
     let f = match readable(d, p, name) {
         Ok(f) => f,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let name = f.version.name.clone();
     let arn = d.function_arn(&name);

@@ -80,8 +80,7 @@ pub(super) fn cost_chart(title: &str, window: Window, buckets: &[(i64, Rollup)])
 pub(super) fn visible_functions(d: &Dashboard, p: &Principal) -> Vec<crate::engine::FunctionView> {
     let mut all = Vec::new();
     let mut marker: Option<String> = None;
-    loop {
-        let Ok(page) = d.engine.list_functions(marker.as_deref(), Some(50), false) else { break };
+    while let Ok(page) = d.engine.list_functions(marker.as_deref(), Some(50), false) {
         all.extend(page.items);
         match page.next_marker {
             Some(m) => marker = Some(m),

@@ -55,7 +55,7 @@ async fn render(d: &Dashboard, p: &Principal, name: &str, payload: &str, result:
 pub(super) async fn page(d: &Arc<Dashboard>, p: &Principal, name: &str, _query: &str) -> Response {
     let f = match readable(d, p, name) {
         Ok(f) => f,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     render(d, p, &f.version.name, "{}", "", StatusCode::OK).await
 }
@@ -69,7 +69,7 @@ pub(super) async fn invoke(
 ) -> Response {
     let f = match readable(d, p, name) {
         Ok(f) => f,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let name = f.version.name.clone();
     if !csrf_ok(p, fields) {
