@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod dashboard;
 pub mod egress;
 pub mod engine;
 pub mod iam;

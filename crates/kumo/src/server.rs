@@ -68,6 +68,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     };
     let store = Arc::new(SqliteStore::open(&data_dir).context("opening the store")?);
     store.set_log_size_cap(opts.log_max_bytes);
+    let backfilled = store.backfill_rollups(price_book.clone()).await.context("rolling up stored metering")?;
+    if backfilled > 0 {
+        println!("  rolled up {backfilled} stored metering records for the dashboard");
+    }
     let sqlite = store.clone();
     let engine_sqlite = store.clone();
     let iam = Arc::new(IamService::load(store.clone(), &opts.account_id).await.context("loading IAM")?);

@@ -78,6 +78,12 @@ pub fn router(
         authenticator: security.authenticator.clone(),
         authorizer: security.authorizer.clone(),
     };
+    let dashboard = Arc::new(crate::dashboard::Dashboard::new(
+        engine.clone(),
+        security.authenticator.clone(),
+        security.authorizer.clone(),
+        schedules.clone(),
+    ));
     let state = AppState {
         engine,
         iam,
@@ -150,6 +156,9 @@ pub fn router(
         .layer(middleware::from_fn_with_state(security.authenticator, auth::authenticate))
         .layer(middleware::from_fn(request_id))
         .layer(middleware::from_fn_with_state(s3.map(|s| s.service), route_s3))
+        // The dashboard signs browsers in with cookies, not SigV4: it decides
+        // its own access (with the same authorizer) before the S3 and API layers.
+        .layer(middleware::from_fn_with_state(dashboard, crate::dashboard::route))
         // Outermost: a function URL's `*.localhost` host is not an S3 bucket, and
         // its callers are not the API's (URLs decide their own access).
         .layer(middleware::from_fn_with_state(urls, url_invoke::route))

@@ -187,3 +187,40 @@ fn schedule_event(g: &GenerateArgs, now_ms: i64) -> String {
     let arn = kumo_core::schedule::rule_arn(&g.region, &g.account_id, &g.rule);
     kumo_core::schedule::scheduled_event(&uuid(), &g.account_id, &g.region, &arn, now_ms / 1000 * 1000)
 }
+
+/// The sample events the dashboard's Test page offers, by the names of `kumo event generate`.
+pub const SAMPLE_KINDS: &[&str] = &["s3-put", "s3-delete", "sqs", "sns", "http", "schedule"];
+
+/// A sample event (pretty JSON) of one of [`SAMPLE_KINDS`] with the defaults
+/// of `kumo event generate`.
+pub fn sample_event(kind: &str, region: &str, account_id: &str, now_ms: i64) -> Option<String> {
+    let kind = match kind {
+        "s3-put" => Kind::S3Put,
+        "s3-delete" => Kind::S3Delete,
+        "sqs" => Kind::Sqs,
+        "sns" => Kind::Sns,
+        "http" => Kind::Http,
+        "schedule" => Kind::Schedule,
+        _ => return None,
+    };
+    let g = GenerateArgs {
+        kind,
+        bucket: "example-bucket".into(),
+        key: "test/key.txt".into(),
+        size: 1024,
+        body: "Hello from Kumo".into(),
+        queue: "example-queue".into(),
+        topic: "example-topic".into(),
+        subject: None,
+        method: "GET".into(),
+        path: "/".into(),
+        content_type: "application/json".into(),
+        rule: "example-schedule".into(),
+        region: region.into(),
+        account_id: account_id.into(),
+    };
+    match kind {
+        Kind::Schedule => Some(schedule_event(&g, now_ms)),
+        _ => serde_json::to_string_pretty(&generate(&g, now_ms)).ok(),
+    }
+}

@@ -5,7 +5,7 @@ pub mod client;
 mod cost;
 mod deploy;
 mod env;
-mod event;
+pub(crate) mod event;
 mod events;
 mod functions;
 mod iam;

@@ -178,12 +178,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Charges one finished invocation and runs the budgets over the new spend.
-    pub(super) fn charge_invocation(&self, record: &MeteringRecord) {
+    /// Charges one finished invocation and runs the budgets over the new spend;
+    /// returns the charge in pricing units.
+    pub(super) fn charge_invocation(&self, record: &MeteringRecord) -> u64 {
         let now = now_ms();
-        let (alerts, changed) = {
+        let (alerts, changed, units) = {
             let mut live = self.costs.live();
-            live.add(&self.costs.book, &metered(record));
+            let charge = live.add(&self.costs.book, &metered(record));
             let mut alerts = Vec::new();
             let mut changed = Vec::new();
             let names: Vec<String> = live.budgets.keys().cloned().collect();
@@ -202,10 +203,10 @@ impl Engine {
             }
             let any = live.refresh_throttles();
             self.costs.any_throttle.store(any, Ordering::Release);
-            (alerts, changed)
+            (alerts, changed, u64::try_from(charge.total_units).unwrap_or(u64::MAX))
         };
         if alerts.is_empty() && changed.is_empty() {
-            return;
+            return units;
         }
         let store = self.store.clone();
         let engine = self.self_ref();
@@ -221,6 +222,7 @@ impl Engine {
                 }
             }
         });
+        units
     }
 
     /// Sends one budget alert where its budget says.

@@ -164,6 +164,7 @@ impl Engine {
             && let Some(refusal) = self.budget_refusal(&target.version.name)
         {
             self.metrics.throttled(&target.version.name);
+            self.store.record_throttle(&target.version.name, super::now_ms());
             return Err(refusal);
         }
         let request_id = req.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -222,6 +223,7 @@ impl Engine {
         }
         if let Err(e) = self.lock_concurrency().try_acquire(function) {
             self.metrics.throttled(function);
+            self.store.record_throttle(function, super::now_ms());
             return Err(ApiError::throttled(e));
         }
         Ok(Permit { engine: self, function: function.to_string() })
@@ -242,6 +244,7 @@ impl Engine {
         // Events stored before lineages existed start a chain of their own.
         let lineage = lineage.unwrap_or_else(|| Lineage::origin(&super::recursion::new_origin()));
         let (trace_id, trace_root) = trace_id(&lineage);
+        let (lineage_origin, lineage_depth) = (lineage.origin.clone(), lineage.depth);
         let _lineage = self.lineages.enter(&trace_root, &target.version.name, lineage);
         let version = &target.version;
         let pool = self.pool_for(version);
@@ -325,7 +328,7 @@ impl Engine {
         lines.push(logfmt::end_line(&request_id));
         lines.push(report.line());
         let log_tail = env.shared.log.finish_invocation(&lines, want_tail);
-        let record = MeteringRecord {
+        let mut record = MeteringRecord {
             request_id,
             function: version.name.clone(),
             version: version.version.to_string(),
@@ -348,8 +351,11 @@ impl Engine {
             error_type,
             architecture: version.config.architecture.clone(),
             ephemeral_storage_mb: version.config.ephemeral_storage_mb,
+            cost_units: 0,
+            lineage_origin: Some(lineage_origin),
+            lineage_depth,
         };
-        self.charge_invocation(&record);
+        record.cost_units = self.charge_invocation(&record);
         self.metrics.observe(&record);
         self.store.record_invocation(record);
         pool.release(env, result.reusable);

@@ -6,7 +6,10 @@
 
 pub mod code;
 mod log_cap;
+pub mod rollups;
 pub mod sqlite;
+
+pub use rollups::RollupRow;
 
 use std::sync::Arc;
 
@@ -120,6 +123,13 @@ pub struct MeteringRecord {
     pub error_type: Option<String>,
     pub architecture: String,
     pub ephemeral_storage_mb: u32,
+    /// What the invocation was charged as it ended, in pricing units
+    /// (1e-10 USD / 1,024,000; the month's free tier already applied).
+    pub cost_units: u64,
+    /// The chain this invocation belongs to (recursive-loop lineage): the
+    /// invocation that caused it has the same origin and one less depth.
+    pub lineage_origin: Option<String>,
+    pub lineage_depth: u32,
 }
 
 /// An asynchronous invocation waiting in the durable queue.
@@ -220,6 +230,27 @@ pub trait Store: Send + Sync + 'static {
     async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError>;
     /// The metering records of invocations that started in `[from_ms, to_ms)`, in start order.
     async fn metering_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MeteringRecord>, StoreError>;
+    /// Counts an invocation refused with 429 in the rollups.
+    fn record_throttle(&self, function: &str, at_ms: i64);
+    /// The rollup buckets of `resolution` starting in `[from_ms, to_ms)`, of one function or all.
+    async fn rollups(
+        &self,
+        function: Option<String>,
+        resolution: kumo_core::rollup::Resolution,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RollupRow>, StoreError>;
+    /// A function's latest metering records, newest first.
+    async fn recent_invocations(&self, function: String, limit: usize) -> Result<Vec<MeteringRecord>, StoreError>;
+    /// Every metering record of one request id (an async event's attempts), oldest first.
+    async fn invocation_attempts(&self, request_id: String) -> Result<Vec<MeteringRecord>, StoreError>;
+    /// The invocations of one lineage at `depth` (a chain's parents or children), at most `limit`.
+    async fn lineage_invocations(
+        &self,
+        origin: String,
+        depth: u32,
+        limit: usize,
+    ) -> Result<Vec<MeteringRecord>, StoreError>;
 
     /// Stores (durably) an IAM entity: `kind` is `user`, `role`, `policy`,
     /// `access_key` or `session`, `body` its JSON.

@@ -17,6 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::log_cap::{self, LogCap};
+use super::rollups::{self, RollupRow};
 use super::{
     EventBacklog, EventState, LogEvent, LogGroupInfo, LogQuery, LogStreamInfo, MeteringRecord, QueuedEvent, Store,
     StoreError, StoredFunction, StoredLogEvent,
@@ -193,6 +194,39 @@ CREATE TABLE event_rules (
     last_fired_ms INTEGER
 );
 "#,
+    // The dashboard's rollups: per function, per minute, hour and day, merged
+    // in the metering's own transaction; each record's live charge; lookups by
+    // request id. Metering stored before this is rolled up once (`backfill_rollups`).
+    r#"
+ALTER TABLE invocations ADD COLUMN cost_units INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE invocations ADD COLUMN lineage_origin TEXT;
+ALTER TABLE invocations ADD COLUMN lineage_depth INTEGER;
+CREATE INDEX invocations_by_request ON invocations (request_id);
+CREATE INDEX invocations_by_lineage ON invocations (lineage_origin, lineage_depth) WHERE lineage_origin IS NOT NULL;
+CREATE TABLE invocation_rollups (
+    function TEXT NOT NULL,
+    resolution INTEGER NOT NULL,
+    bucket_ms INTEGER NOT NULL,
+    invocations INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    throttles INTEGER NOT NULL,
+    cold_starts INTEGER NOT NULL,
+    duration_sum_us INTEGER NOT NULL,
+    duration_max_us INTEGER NOT NULL,
+    billed_ms INTEGER NOT NULL,
+    init_count INTEGER NOT NULL,
+    init_sum_us INTEGER NOT NULL,
+    init_max_us INTEGER NOT NULL,
+    cost_units INTEGER NOT NULL,
+    max_memory_used_mb INTEGER NOT NULL,
+    memory_size_mb INTEGER NOT NULL,
+    histogram TEXT NOT NULL,
+    PRIMARY KEY (function, resolution, bucket_ms)
+) WITHOUT ROWID;
+CREATE INDEX invocation_rollups_by_time ON invocation_rollups (resolution, bucket_ms);
+CREATE TABLE rollup_backfill (pending INTEGER NOT NULL);
+INSERT INTO rollup_backfill VALUES (1);
+"#,
 ];
 
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -208,6 +242,8 @@ enum WriteOp {
     Lazy(DurableWrite),
     Logs(Vec<LogEvent>),
     Metering(Box<MeteringRecord>),
+    /// An invocation refused for concurrency or a budget (counted in the rollups).
+    Throttle(String, i64),
     Flush(Ack),
 }
 
@@ -247,6 +283,20 @@ impl SqliteStore {
             .spawn(move || writer_loop(conn, rx, &writer_cap))
             .map_err(|e| StoreError::Join(e.to_string()))?;
         Ok(SqliteStore { writer: tx, log_cap, readers: Arc::new(Mutex::new(Vec::new())), path })
+    }
+
+    /// Rolls up the metering stored before rollups existed (once; a no-op
+    /// afterwards), charging it with `book`. Returns how many records it read.
+    pub async fn backfill_rollups(&self, book: kumo_core::pricing::PriceBook) -> Result<u64, StoreError> {
+        let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let out = counted.clone();
+        self.write(move |tx| {
+            let n = rollups::backfill(tx, &book)?;
+            out.store(n, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        })
+        .await?;
+        Ok(counted.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn send(&self, op: WriteOp) -> Result<(), StoreError> {
@@ -365,6 +415,7 @@ fn apply_batch(
     let mut streams: HashMap<(Arc<str>, Arc<str>), (i64, i64)> = HashMap::new();
     let mut group_bytes: HashMap<Arc<str>, i64> = HashMap::new();
     let ingested = now_ms();
+    let mut rolled = rollups::Pending::default();
     {
         let mut insert_log = tx
             .prepare_cached(
@@ -410,8 +461,8 @@ fn apply_batch(
                     tx.prepare_cached(
                         "INSERT INTO invocations (request_id, function, version, start_ms, duration_us, billed_ms, memory_mb, \
                          max_memory_used_mb, invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, \
-                         ephemeral_storage_mb, init_billed_ms, cold_start_cause) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                         ephemeral_storage_mb, init_billed_ms, cold_start_cause, cost_units, lineage_origin, lineage_depth) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
                     )
                     .and_then(|mut s| {
                         s.execute(params![
@@ -431,14 +482,22 @@ fn apply_batch(
                             r.architecture,
                             r.ephemeral_storage_mb,
                             r.init_billed_ms as i64,
-                            r.cold_start_cause
+                            r.cold_start_cause,
+                            i64::try_from(r.cost_units).unwrap_or(i64::MAX),
+                            r.lineage_origin,
+                            i64::from(r.lineage_depth)
                         ])
                     })
                     .map_err(|e| e.to_string())?;
+                    rolled.add(&r);
                 }
+                WriteOp::Throttle(function, at_ms) => rolled.throttle(&function, at_ms),
                 WriteOp::Flush(ack) => acks.push((ack, Ok(()))),
             }
         }
+    }
+    if !rolled.is_empty() {
+        rolled.write(&tx).map_err(|e| e.to_string())?;
     }
     for ((group, stream), (first, last)) in streams {
         tx.execute(
@@ -920,32 +979,66 @@ impl Store for SqliteStore {
 
     async fn metering_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MeteringRecord>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT request_id, function, version, start_ms, duration_us, billed_ms, memory_mb, max_memory_used_mb, \
-                 invocation_peak_mb, init_duration_us, cold, outcome, error_type, architecture, ephemeral_storage_mb, \
-                 init_billed_ms, cold_start_cause FROM invocations WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms, id",
-            )?;
-            let rows = stmt.query_map(params![from_ms, to_ms], |r| {
-                Ok(MeteringRecord {
-                    request_id: r.get(0)?,
-                    function: r.get(1)?,
-                    version: r.get(2)?,
-                    start_ms: r.get(3)?,
-                    duration_us: r.get::<_, i64>(4)? as u64,
-                    billed_ms: r.get::<_, i64>(5)? as u64,
-                    memory_mb: r.get(6)?,
-                    max_memory_used_mb: r.get::<_, i64>(7)? as u64,
-                    invocation_peak_mb: r.get::<_, i64>(8)? as u64,
-                    init_duration_us: r.get::<_, Option<i64>>(9)?.map(|v| v as u64),
-                    cold: r.get(10)?,
-                    outcome: r.get(11)?,
-                    error_type: r.get(12)?,
-                    architecture: r.get(13)?,
-                    ephemeral_storage_mb: r.get(14)?,
-                    init_billed_ms: r.get::<_, i64>(15)? as u64,
-                    cold_start_cause: r.get(16)?,
-                })
-            })?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {} FROM invocations WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms, id",
+                rollups::RECORD_COLUMNS
+            ))?;
+            let rows = stmt.query_map(params![from_ms, to_ms], rollups::record_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    fn record_throttle(&self, function: &str, at_ms: i64) {
+        let _ = self.send(WriteOp::Throttle(function.to_string(), at_ms));
+    }
+
+    async fn rollups(
+        &self,
+        function: Option<String>,
+        resolution: kumo_core::rollup::Resolution,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RollupRow>, StoreError> {
+        self.read(move |conn| Ok(rollups::query(conn, function.as_deref(), resolution, from_ms, to_ms)?)).await
+    }
+
+    async fn recent_invocations(&self, function: String, limit: usize) -> Result<Vec<MeteringRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM invocations WHERE function = ?1 ORDER BY start_ms DESC, id DESC LIMIT ?2",
+                rollups::RECORD_COLUMNS
+            ))?;
+            let rows = stmt.query_map(params![function, limit as i64], rollups::record_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn lineage_invocations(
+        &self,
+        origin: String,
+        depth: u32,
+        limit: usize,
+    ) -> Result<Vec<MeteringRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM invocations WHERE lineage_origin = ?1 AND lineage_depth = ?2 ORDER BY start_ms, id LIMIT ?3",
+                rollups::RECORD_COLUMNS
+            ))?;
+            let rows = stmt.query_map(params![origin, i64::from(depth), limit as i64], rollups::record_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn invocation_attempts(&self, request_id: String) -> Result<Vec<MeteringRecord>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {} FROM invocations WHERE request_id = ?1 ORDER BY start_ms, id",
+                rollups::RECORD_COLUMNS
+            ))?;
+            let rows = stmt.query_map(params![request_id], rollups::record_from_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await

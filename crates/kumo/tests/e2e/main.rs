@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod control_plane;
+mod dashboard;
 mod function_urls;
 mod harness;
 mod iam_api;
