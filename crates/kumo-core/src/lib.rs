@@ -25,6 +25,7 @@ pub mod s3;
 pub mod sample_events;
 pub mod schedule;
 pub mod sigv4;
+pub mod tags;
 pub mod time;
 pub mod url;
 

@@ -19,6 +19,7 @@ mod pool;
 mod recursion;
 pub mod roles;
 pub mod runtimes;
+mod tags;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
