@@ -19,3 +19,4 @@ mod s3_api;
 mod s3_triggers;
 mod sample_events;
 mod schedules;
+mod terraform;
