@@ -409,6 +409,8 @@ async fn terraform_manages_a_serverless_stack() {
     assert_eq!(url_get(&public, false).await, (200, "hello v1".to_string()));
     let private = tf.output("private_url");
     assert!(private.starts_with(&format!("http://{}.lambda-url.", tf.output("private_url_id"))), "{private}");
+    // (A path under the URL: a signed `GET /` would be signed as S3's ListBuckets.)
+    let private = format!("{private}greet");
     assert_eq!(url_get(&private, false).await.0, 403);
     assert_eq!(url_get(&private, true).await, (200, "hello v1".to_string()));
     // An upload under the prefix runs the function; one elsewhere does not.
