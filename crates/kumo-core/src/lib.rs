@@ -28,6 +28,7 @@ pub mod sample_events;
 pub mod schedule;
 pub mod session;
 pub mod sigv4;
+pub mod tags;
 pub mod time;
 pub mod url;
 

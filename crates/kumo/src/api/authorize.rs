@@ -160,6 +160,12 @@ impl Authorizer {
                 ask("lambda:DeleteFunctionUrlConfig", function(qualifier))
             }
             ("GET", "/2021-10-31/functions/{name}/urls") => ask("lambda:ListFunctionUrlConfigs", function(None)),
+            ("GET", "/2017-03-31/tags/{name}") => ask("lambda:ListTags", function(None)),
+            ("POST", "/2017-03-31/tags/{name}") => ask("lambda:TagResource", function(None)),
+            ("DELETE", "/2017-03-31/tags/{name}") => ask("lambda:UntagResource", function(None)),
+            ("GET", "/2020-06-30/functions/{name}/code-signing-config") => {
+                ask("lambda:GetFunctionCodeSigningConfig", function(None))
+            }
             ("GET", "/2016-08-19/account-settings" | "/2016-08-19/account-settings/") => {
                 ask("lambda:GetAccountSettings", None)
             }
@@ -191,7 +197,8 @@ impl Authorizer {
                 format!("arn:aws:logs:{}:{}:log-group:{group}:log-stream:{stream}", self.region, self.account)
             }
             (Some(group), None) => format!("arn:aws:logs:{}:{}:log-group:{group}:*", self.region, self.account),
-            _ => "*".to_string(),
+            // The tagging operations name the group by ARN.
+            _ => body["resourceArn"].as_str().map_or_else(|| "*".to_string(), str::to_string),
         };
         Ask { action: format!("logs:{operation}"), resource }
     }

@@ -171,6 +171,15 @@ pub async fn handle(call: &Call<'_>, action: &str) -> QueryResult {
             x.members("Roles", &page.items, role_xml).page_end(page.next_marker.as_deref());
             Ok(x.finish())
         }
+        // Kumo has no instance profiles (there is no EC2 to use them), so a role
+        // is in none; the role itself must exist, as on IAM.
+        "ListInstanceProfilesForRole" => {
+            let name = required("roleName", p.get("RoleName"))?;
+            iam.read(|s| s.get_role(name).map(|_| ()))?;
+            let mut x = Xml::new();
+            x.members("InstanceProfiles", &[] as &[()], |_, _| {}).page_end(None);
+            Ok(x.finish())
+        }
         "UpdateAssumeRolePolicy" => {
             let name = required("roleName", p.get("RoleName"))?;
             let doc = required("policyDocument", p.get("PolicyDocument"))?;

@@ -101,7 +101,7 @@ pub async fn create_function(State(s): State<AppState>, body: Body) -> ApiResult
             tags: body.tags.unwrap_or_default(),
         })
         .await?;
-    let mut resp = created(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single));
+    let mut resp = created(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Created));
     warn_about_role(&s, &view.version.config.role, &view.version.name, &mut resp);
     Ok(resp)
 }
@@ -202,7 +202,8 @@ pub async fn update_configuration(
     }
     let revision = body.revision_id.clone();
     let view = s.engine.update_config(&name, body.into_patch(), revision).await?;
-    let mut resp = Json(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)).into_response();
+    let mut resp =
+        Json(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Updating)).into_response();
     warn_about_role(&s, &view.version.config.role, &view.version.name, &mut resp);
     Ok(resp)
 }
@@ -223,7 +224,7 @@ pub async fn update_code(State(s): State<AppState>, Path(name): Path<String>, bo
         .engine
         .update_code(&name, UpdateCode { zip, publish: body.publish.unwrap_or(false), revision_id: body.revision_id })
         .await?;
-    Ok(Json(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Single)))
+    Ok(Json(shapes::configuration(&s.engine.config().scope, &view, ConfigContext::Updating)))
 }
 
 pub async fn delete_function(

@@ -15,11 +15,11 @@ use super::read_limited;
 use crate::store::LogQuery;
 use kumo_core::logfilter::FilterPattern;
 
-fn bad(message: impl Into<String>) -> AwsError {
+pub(super) fn bad(message: impl Into<String>) -> AwsError {
     AwsError(ApiError::new(ErrorCode::LogsInvalidParameter, message))
 }
 
-fn reply(value: Value) -> Response {
+pub(super) fn reply(value: Value) -> Response {
     let mut resp = axum::Json(value).into_response();
     resp.headers_mut().insert("content-type", HeaderValue::from_static("application/x-amz-json-1.1"));
     resp
@@ -50,6 +50,9 @@ pub async fn dispatch(State(s): State<AppState>, headers: HeaderMap, body: Body)
         "DeleteRetentionPolicy" => delete_retention(&s, input).await,
         "CreateLogStream" => create_log_stream(&s, input).await,
         "PutLogEvents" => put_log_events(&s, input).await,
+        "ListTagsForResource" | "ListTagsLogGroup" => super::logs_tags::list(&s, operation, input).await,
+        "TagResource" | "TagLogGroup" => super::logs_tags::tag(&s, operation, input).await,
+        "UntagResource" | "UntagLogGroup" => super::logs_tags::untag(&s, operation, input).await,
         other => Err(AwsError(ApiError::new(ErrorCode::UnknownOperation, format!("Unknown operation {other}")))),
     }
 }
@@ -59,7 +62,7 @@ fn parse<T: for<'de> Deserialize<'de>>(input: Value) -> ApiResult<T> {
         .map_err(|e| AwsError(ApiError::new(ErrorCode::Serialization, format!("Could not parse request body: {e}"))))
 }
 
-fn group_arn(s: &AppState, name: &str) -> String {
+pub(super) fn group_arn(s: &AppState, name: &str) -> String {
     let scope = &s.engine.config().scope;
     format!("arn:{}:logs:{}:{}:log-group:{}", scope.partition, scope.region, scope.account, name)
 }
@@ -83,7 +86,7 @@ async fn group_exists(s: &AppState, group: &str) -> ApiResult<()> {
     }
 }
 
-fn store_err(e: crate::store::StoreError) -> AwsError {
+pub(super) fn store_err(e: crate::store::StoreError) -> AwsError {
     tracing::error!(error = %e, "log query failed");
     AwsError(ApiError::new(ErrorCode::Service, "log query failed"))
 }
@@ -304,7 +307,7 @@ async fn filter_log_events(s: &AppState, input: Value) -> ApiResult<Response> {
 const RETENTION_DAYS: &[u32] =
     &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
-fn group_name(input: &Value) -> ApiResult<String> {
+pub(super) fn group_name(input: &Value) -> ApiResult<String> {
     let name = input["logGroupName"].as_str().unwrap_or_default();
     let valid = !name.is_empty()
         && name.len() <= 512
@@ -317,18 +320,22 @@ fn group_name(input: &Value) -> ApiResult<String> {
     Ok(name.to_string())
 }
 
-fn group_missing() -> AwsError {
+pub(super) fn group_missing() -> AwsError {
     AwsError(ApiError::new(ErrorCode::LogsResourceNotFound, "The specified log group does not exist."))
 }
 
 async fn create_log_group(s: &AppState, input: Value) -> ApiResult<Response> {
     let name = group_name(&input)?;
+    let tags = super::logs_tags::tags_of(&input["tags"])?;
     let created = s.engine.store().create_log_group(&name, crate::engine::now_ms()).await.map_err(store_err)?;
     if !created {
         return Err(AwsError(ApiError::new(
             ErrorCode::LogsResourceAlreadyExists,
             "The specified log group already exists",
         )));
+    }
+    if !tags.is_empty() {
+        s.engine.store().set_log_group_tags(&name, &tags).await.map_err(store_err)?;
     }
     Ok(reply(json!({})))
 }

@@ -12,10 +12,12 @@ pub mod error;
 mod event_config;
 mod events;
 mod explain;
+mod function_meta;
 mod iam;
 mod invoke_stream;
 mod lambda;
 mod logs;
+mod logs_tags;
 mod permissions;
 pub(crate) mod query;
 mod shapes;
@@ -135,6 +137,11 @@ pub fn router(
             post(url_config::create).get(url_config::get).put(url_config::update).delete(url_config::delete),
         )
         .route("/2021-10-31/functions/{name}/urls", get(url_config::list))
+        .route(
+            "/2017-03-31/tags/{name}",
+            get(function_meta::list_tags).post(function_meta::tag).delete(function_meta::untag),
+        )
+        .route("/2020-06-30/functions/{name}/code-signing-config", get(function_meta::code_signing_config))
         .route("/2016-08-19/account-settings", get(lambda::account_settings))
         .route("/2016-08-19/account-settings/", get(lambda::account_settings))
         .route("/_kumo/code/{file}", get(lambda::download_code))

@@ -147,11 +147,16 @@ pub struct ConcurrencyBody {
     pub reserved_concurrent_executions: Option<i64>,
 }
 
-/// Where in the API a configuration is shown: GetFunction and the update
-/// operations carry state fields; list operations leave them out.
+/// Where in the API a configuration is shown: reads carry the settled state
+/// fields, the answers to CreateFunction and the updates the state Lambda
+/// reports while it is still applying them, and lists leave them out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigContext {
     Single,
+    /// CreateFunction's answer: `Pending`, as Lambda's (the next read is `Active`).
+    Created,
+    /// UpdateFunctionConfiguration / UpdateFunctionCode: `InProgress` (the next read is `Successful`).
+    Updating,
     Listing,
 }
 
@@ -201,10 +206,29 @@ pub fn configuration(scope: &Scope, view: &FunctionView, ctx: ConfigContext) -> 
     if let Some(key) = &c.kms_key_arn {
         out["KMSKeyArn"] = json!(key);
     }
-    if ctx == ConfigContext::Single {
-        // Kumo finishes creating and updating before it answers, so a function is always Active.
-        out["State"] = json!("Active");
-        out["LastUpdateStatus"] = json!("Successful");
+    // Kumo finishes creating and updating before it answers, so every read finds
+    // the function Active and its last update Successful; only the answers to the
+    // changes themselves show the transitional states, as Lambda's do, so that
+    // clients that wait for the transition (Terraform, the SDK waiters) see one.
+    match ctx {
+        ConfigContext::Listing => {}
+        ConfigContext::Single => {
+            out["State"] = json!("Active");
+            out["LastUpdateStatus"] = json!("Successful");
+        }
+        ConfigContext::Created => {
+            out["State"] = json!("Pending");
+            out["StateReason"] = json!("The function is being created.");
+            out["StateReasonCode"] = json!("Creating");
+        }
+        ConfigContext::Updating => {
+            out["State"] = json!("Active");
+            out["LastUpdateStatus"] = json!("InProgress");
+            out["LastUpdateStatusReason"] = json!("The function is being created.");
+            out["LastUpdateStatusReasonCode"] = json!("Creating");
+        }
+    }
+    if ctx != ConfigContext::Listing {
         out["RuntimeVersionConfig"] = json!({"RuntimeVersionArn": scope.runtime_version_arn(&v.code.sha256_hex[..16])});
     }
     out

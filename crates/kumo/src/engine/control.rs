@@ -133,6 +133,7 @@ impl Engine {
         let r = parse_ref(self, &req.name)?;
         let name = r.name;
         let config = FunctionConfig::create(&name, req.patch)?;
+        kumo_core::tags::validate(&req.tags)?;
         self.check_runtime_available(&config.runtime)?;
         self.check_role(&config.role)?;
         let _guard = self.control.lock().await;

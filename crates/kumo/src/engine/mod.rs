@@ -20,6 +20,7 @@ mod recursion;
 pub mod roles;
 pub mod runtimes;
 pub mod stream;
+mod tags;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod blobs;
+mod bucket_config;
 mod destination;
 pub mod meta;
 pub mod notify;

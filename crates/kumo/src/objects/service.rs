@@ -7,6 +7,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::blobs::{BlobError, Written, hex, multipart_etag};
+use super::bucket_config::Unset;
 use super::meta::{self, BucketRow, MetaError, ObjectAttributes, ObjectRow, PartRow, UploadRow};
 use super::notify::{Change, Writer, from_wire, to_wire};
 use super::{MAX_PUT_BYTES, ObjectStore, S3RequestId};
@@ -160,7 +161,7 @@ struct Listing {
 }
 
 impl ObjectStore {
-    async fn require_bucket(&self, bucket: &str) -> S3Result<BucketRow> {
+    pub(super) async fn require_bucket(&self, bucket: &str) -> S3Result<BucketRow> {
         meta::bucket(&self.store, bucket.to_string())
             .await
             .map_err(internal)?
@@ -579,6 +580,53 @@ impl S3 for S3Api {
         }))
     }
 
+    /// Kumo's buckets are unversioned: as on such an S3 bucket, each object is
+    /// its one version, `null`, the latest, and there are no delete markers
+    /// (clients that empty a bucket through this listing, such as Terraform's
+    /// `force_destroy`, then delete the `null` versions).
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let s = &self.0;
+        let input = req.input;
+        s.require_bucket(&input.bucket).await?;
+        let max_keys = input.max_keys.unwrap_or(MAX_LIST_KEYS).clamp(0, MAX_LIST_KEYS);
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let marker = input.key_marker.clone().unwrap_or_default();
+        let page = s.list(&input.bucket, &prefix, input.delimiter.as_deref(), &marker, max_keys as usize).await?;
+        let w = WirePage::of(&page, input.encoding_type.as_ref());
+        let enc = |k: &str| w.encode(k);
+        let versions = w
+            .contents
+            .iter()
+            .map(|o| ObjectVersion {
+                e_tag: o.e_tag.clone(),
+                is_latest: Some(true),
+                key: o.key.clone(),
+                last_modified: o.last_modified.clone(),
+                size: o.size,
+                storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
+                version_id: Some("null".to_string()),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListObjectVersionsOutput {
+            versions: Some(versions),
+            common_prefixes: w.common_prefixes.clone(),
+            is_truncated: Some(page.next.is_some()),
+            next_key_marker: page.next.as_deref().map(enc),
+            next_version_id_marker: page.next.as_ref().map(|_| "null".to_string()),
+            key_marker: Some(enc(&marker)),
+            max_keys: Some(max_keys),
+            name: Some(input.bucket),
+            prefix: Some(enc(&prefix)),
+            delimiter: input.delimiter.map(|d| enc(&d)),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
@@ -829,6 +877,84 @@ impl S3 for S3Api {
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
         self.0.require_bucket(&req.input.bucket).await?;
         Ok(S3Response::new(GetBucketVersioningOutput::default()))
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.0.unset_config(&req.input.bucket, Unset::Policy).await
+    }
+
+    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        self.0.unset_config(&req.input.bucket, Unset::Cors).await
+    }
+
+    async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        self.0.unset_config(&req.input.bucket, Unset::Website).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        self.0.unset_config(&req.input.bucket, Unset::Lifecycle).await
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        self.0.unset_config(&req.input.bucket, Unset::Replication).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        self.0.unset_config(&req.input.bucket, Unset::Encryption).await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        self.0.unset_config(&req.input.bucket, Unset::ObjectLock).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        self.0.unset_config(&req.input.bucket, Unset::Tagging).await
+    }
+
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+        Ok(S3Response::new(self.0.default_acl(&req.input.bucket).await?))
+    }
+
+    async fn get_bucket_request_payment(
+        &self,
+        req: S3Request<GetBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<GetBucketRequestPaymentOutput>> {
+        Ok(S3Response::new(self.0.default_request_payment(&req.input.bucket).await?))
+    }
+
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        Ok(S3Response::new(self.0.empty_config(&req.input.bucket).await?))
+    }
+
+    async fn get_bucket_accelerate_configuration(
+        &self,
+        req: S3Request<GetBucketAccelerateConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketAccelerateConfigurationOutput>> {
+        Ok(S3Response::new(self.0.empty_config(&req.input.bucket).await?))
     }
 }
 

@@ -11,6 +11,7 @@ pub mod sqlite;
 
 pub use rollups::RollupRow;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -87,6 +88,7 @@ pub struct LogGroupInfo {
     pub stored_bytes: i64,
     /// PutRetentionPolicy's days; `None` keeps events forever.
     pub retention_days: Option<u32>,
+    pub tags: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +222,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_log_stream(&self, group: &str, name: &str, created_ms: i64) -> Result<bool, StoreError>;
     /// Deletes a group with its streams and events; `false` when there was none.
     async fn delete_log_group(&self, name: &str) -> Result<bool, StoreError>;
+    /// Replaces a group's tags; `false` when there is no such group.
+    async fn set_log_group_tags(&self, name: &str, tags: &BTreeMap<String, String>) -> Result<bool, StoreError>;
     /// Sets (or with `None` removes) a group's retention; `false` when there is no such group.
     async fn set_log_retention(&self, name: &str, days: Option<u32>) -> Result<bool, StoreError>;
     /// Caps the bytes of log messages stored across all groups (`None`: no cap);

@@ -38,10 +38,14 @@ async fn function_crud_matches_lambda_shapes() {
     assert_eq!(last_modified.len(), "2020-04-10T19:06:32.563+0000".len());
     assert!(last_modified.ends_with("+0000"));
     assert!(created.revision_id().is_some_and(|r| r.len() == 36));
-    assert_eq!(created.state().map(|s| s.as_str()), Some("Active"));
+    // As on Lambda, CreateFunction answers Pending and the next read finds it Active.
+    assert_eq!(created.state().map(|s| s.as_str()), Some("Pending"));
+    assert_eq!(created.state_reason_code().map(|s| s.as_str()), Some("Creating"));
 
     let got = lambda.get_function().function_name("crud").send().await.expect("get");
     let conf = got.configuration().expect("configuration");
+    assert_eq!(conf.state().map(|s| s.as_str()), Some("Active"));
+    assert_eq!(conf.last_update_status().map(|s| s.as_str()), Some("Successful"));
     assert_eq!(
         conf.environment().and_then(|e| e.variables()).and_then(|v| v.get("CUSTOM")).map(String::as_str),
         Some("yes")

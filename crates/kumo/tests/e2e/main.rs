@@ -21,3 +21,4 @@ mod s3_triggers;
 mod sample_events;
 mod schedules;
 mod streaming;
+mod terraform;
