@@ -109,6 +109,7 @@ async fn run(d: &Dashboard, p: &Principal, name: &str, payload: &str) -> String 
         client_context: None,
         caller_lineage: None,
         request_id: None,
+        stream: None,
     };
     let resp = match d.engine.invoke(req).await {
         Ok(resp) => resp,
