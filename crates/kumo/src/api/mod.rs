@@ -85,6 +85,7 @@ pub fn router(
         security.authenticator.clone(),
         security.authorizer.clone(),
         schedules.clone(),
+        s3.as_ref().map(|s| s.objects.clone()),
     ));
     let state = AppState {
         engine,

@@ -29,7 +29,8 @@ fn kv(out: &mut String, key: &str, value: &str) {
     let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(key), value);
 }
 
-/// The function's triggers: its URLs, schedules that target it, async invoke configs.
+/// The function's triggers: its URLs, schedules and bucket notifications that
+/// target it, async invoke configs.
 async fn triggers(d: &Dashboard, name: &str, arn: &str) -> String {
     let mut out = String::from("<dl class=\"kv\">");
     let urls = d.engine.list_function_urls(name, None, None).map(|p| p.items).unwrap_or_default();
@@ -54,6 +55,25 @@ async fn triggers(d: &Dashboard, name: &str, arn: &str) -> String {
         }
     }
     kv(&mut out, "Schedules", &if schedules.is_empty() { "–".to_string() } else { schedules.join("<br>") });
+    let buckets: Vec<String> = d
+        .objects
+        .as_ref()
+        .map(|o| o.notifications_for(name))
+        .unwrap_or_default()
+        .iter()
+        .map(|(bucket, n)| {
+            let filter = match (&n.prefix, &n.suffix) {
+                (None, None) => String::new(),
+                (p, s) => format!(
+                    " <span class=\"muted\">{}{}</span>",
+                    p.as_deref().map(|p| format!("prefix {} ", esc(p))).unwrap_or_default(),
+                    s.as_deref().map(|s| format!("suffix {}", esc(s))).unwrap_or_default()
+                ),
+            };
+            format!("s3://{} <code>{}</code>{filter}", esc(bucket), esc(&n.events.join(", ")))
+        })
+        .collect();
+    kv(&mut out, "S3 notifications", &if buckets.is_empty() { "–".to_string() } else { buckets.join("<br>") });
     let configs = d.engine.list_event_configs(name).unwrap_or_default();
     let configs: Vec<String> = configs
         .iter()

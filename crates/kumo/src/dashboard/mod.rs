@@ -40,6 +40,8 @@ pub struct Dashboard {
     pub(crate) authenticator: Arc<Authenticator>,
     pub(crate) authorizer: Arc<Authorizer>,
     pub(crate) schedules: Arc<crate::schedules::Schedules>,
+    /// The object store, for the bucket notifications that trigger a function (absent without S3).
+    pub(crate) objects: Option<Arc<crate::objects::ObjectStore>>,
     /// Signs session cookies and anti-forgery tokens; new at every start, so a
     /// restart signs everyone out.
     secret: [u8; 32],
@@ -51,12 +53,13 @@ impl Dashboard {
         authenticator: Arc<Authenticator>,
         authorizer: Arc<Authorizer>,
         schedules: Arc<crate::schedules::Schedules>,
+        objects: Option<Arc<crate::objects::ObjectStore>>,
     ) -> Dashboard {
         let mut secret = [0u8; 32];
         // Two v4 UUIDs: 244 bits from the OS's random source.
         secret[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         secret[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        Dashboard { engine, authenticator, authorizer, schedules, secret }
+        Dashboard { engine, authenticator, authorizer, schedules, objects, secret }
     }
 }
 

@@ -225,6 +225,25 @@ impl ObjectStore {
         events
     }
 
+    /// The bucket notifications that name `function` (by name, whatever the
+    /// ARN's qualifier), bucket by bucket, for the dashboard's trigger list.
+    pub fn notifications_for(&self, function: &str) -> Vec<(String, kumo_core::s3::notification::LambdaNotification)> {
+        let configs = self.notifications.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut out: Vec<_> = configs
+            .iter()
+            .flat_map(|(bucket, config)| {
+                config
+                    .lambda
+                    .iter()
+                    .filter(|c| kumo_core::names::FunctionRef::parse(&c.function_arn).is_ok_and(|r| r.name == function))
+                    .map(|c| (bucket.clone(), c.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        out
+    }
+
     /// Warnings for a function whose role may write where it is triggered
     /// (the source = destination loop, caught before it runs).
     pub fn loop_warnings(&self, function: &str, role_arn: &str) -> Vec<String> {

@@ -116,6 +116,46 @@ async fn the_dashboard_shows_each_principal_what_it_may_read() {
         assert!(out.function_error().is_none());
     }
     let _ = invoke(&lambda, "dash-b", serde_json::json!({})).await;
+    // An S3 trigger, listed on the function's page.
+    lambda
+        .add_permission()
+        .function_name("dash-a")
+        .statement_id("s3-invoke")
+        .action("lambda:InvokeFunction")
+        .principal("s3.amazonaws.com")
+        .source_arn("arn:aws:s3:::dash-uploads")
+        .send()
+        .await
+        .expect("add permission");
+    let s3 = server.s3();
+    s3.create_bucket().bucket("dash-uploads").send().await.expect("create bucket");
+    let trigger = aws_sdk_s3::types::LambdaFunctionConfiguration::builder()
+        .lambda_function_arn("arn:aws:lambda:us-east-1:000000000000:function:dash-a")
+        .events(aws_sdk_s3::types::Event::from("s3:ObjectCreated:*"))
+        .filter(
+            aws_sdk_s3::types::NotificationConfigurationFilter::builder()
+                .key(
+                    aws_sdk_s3::types::S3KeyFilter::builder()
+                        .filter_rules(
+                            aws_sdk_s3::types::FilterRule::builder()
+                                .name(aws_sdk_s3::types::FilterRuleName::Prefix)
+                                .value("in/")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+        .expect("trigger");
+    s3.put_bucket_notification_configuration()
+        .bucket("dash-uploads")
+        .notification_configuration(
+            aws_sdk_s3::types::NotificationConfiguration::builder().lambda_function_configurations(trigger).build(),
+        )
+        .send()
+        .await
+        .expect("notification configuration");
 
     let mut root = Browser::new(&server);
     let (status, location) = root.get("").await;
@@ -135,6 +175,7 @@ async fn the_dashboard_shows_each_principal_what_it_may_read() {
     assert_eq!(status, 200);
     assert!(page.contains("Max memory used against memory size"));
     assert!(page.contains("python3.12") && page.contains("kumo-test-role"), "configuration shown");
+    assert!(page.contains("s3://dash-uploads") && page.contains("prefix in/"), "S3 trigger shown");
     assert!(page.matches("<path class=").count() >= 4, "charts drew lines");
     let at = page.find("data-request-id=\"").expect("a recent invocation") + "data-request-id=\"".len();
     let request_id = page[at..].split('"').next().unwrap_or_default().to_string();
