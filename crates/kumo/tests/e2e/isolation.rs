@@ -160,7 +160,7 @@ async fn memory_cpu_and_process_lifetime_are_enforced() {
     }
     let lambda = server.lambda();
     // Allocating past MemorySize is an OOM kill, reported as Lambda reports it.
-    create_hostile(&lambda, "hog", 128, 10, &[]).await;
+    create_hostile(&lambda, "hog", 128, 30, &[]).await;
     let (payload, err, tail) = invoke(&lambda, "hog", json!({"attempt": "alloc", "mb": 300})).await;
     assert_eq!(err.as_deref(), Some("Unhandled"), "{payload}");
     assert_eq!(payload["errorType"], "Runtime.OutOfMemory", "{payload} {tail}");
@@ -239,7 +239,7 @@ async fn outbound_network_is_a_per_function_setting() {
     let outside = outside_server();
     let url = format!("http://host.kumo.internal:{outside}/hello");
     // About the network, not the CPU share: a whole CPU keeps urllib's imports quick.
-    create_hostile(&lambda, "open", 1769, 10, &[]).await;
+    create_hostile(&lambda, "open", 1769, 30, &[]).await;
     create_hostile(&lambda, "closed", 1769, 10, &[("kumo:outbound-network", "none")]).await;
     // Allowed: Kumo's own API at its usual address, and the network beyond, for any client.
     let open = attempt(&lambda, "open", json!({"attempt": "connect", "port": port})).await;
