@@ -10,7 +10,7 @@ use kumo_core::rollup::{Rollup, Window};
 
 use super::chart::{self, Chart, Kind, Series};
 use super::html::{self, PREFIX, esc, url_enc};
-use super::overview::{by_bucket, cost_chart, duration_chart, labels, traffic_chart};
+use super::overview::{by_bucket, cost_chart, duration_card, duration_chart, labels, traffic_chart};
 use super::{Dashboard, Principal, field, html_response, parse_form};
 use crate::store::{LogQuery, MeteringRecord};
 
@@ -284,15 +284,7 @@ pub(super) async fn page(d: &Arc<Dashboard>, p: &Principal, name: &str, query: &
     body.push_str(&html::card("Invocations", &html::number(total.invocations), &format!("last {}", window.label())));
     body.push_str(&html::card("Errors", &html::number(total.errors), &html::percent(total.error_rate())));
     body.push_str(&html::card("Throttles", &html::number(total.throttles), ""));
-    body.push_str(&html::card(
-        "Duration p50 / p99",
-        &format!(
-            "{} / {}",
-            html::opt_duration(total.percentile_us(0.5)),
-            html::opt_duration(total.percentile_us(0.99))
-        ),
-        "",
-    ));
+    body.push_str(&duration_card(&total));
     body.push_str(&html::card(
         "Cold starts",
         &html::percent(total.cold_start_rate()),

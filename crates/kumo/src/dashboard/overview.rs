@@ -30,6 +30,19 @@ pub(super) fn labels(window: Window, buckets: &[(i64, Rollup)]) -> Vec<String> {
     buckets.iter().map(|(b, _)| html::axis_label(*b, window.resolution())).collect()
 }
 
+/// The p50 / p99 duration card over a window's merged rollup (overview and function pages).
+pub(super) fn duration_card(total: &Rollup) -> String {
+    html::card(
+        "Duration p50 / p99",
+        &format!(
+            "{} / {}",
+            html::opt_duration(total.percentile_us(0.5)),
+            html::opt_duration(total.percentile_us(0.99))
+        ),
+        "",
+    )
+}
+
 /// Invocations, errors and throttles per bucket.
 pub(super) fn traffic_chart(window: Window, buckets: &[(i64, Rollup)]) -> String {
     let pick = |f: fn(&Rollup) -> u64| buckets.iter().map(|(_, r)| Some(f(r) as f64)).collect::<Vec<_>>();
@@ -133,15 +146,7 @@ pub(super) async fn page(d: &Arc<Dashboard>, p: &Principal, query: &str) -> Resp
         &format!("{} throttled", html::number(total.throttles)),
     ));
     body.push_str(&html::card("Errors", &html::number(total.errors), &html::percent(total.error_rate())));
-    body.push_str(&html::card(
-        "Duration p50 / p99",
-        &format!(
-            "{} / {}",
-            html::opt_duration(total.percentile_us(0.5)),
-            html::opt_duration(total.percentile_us(0.99))
-        ),
-        "",
-    ));
+    body.push_str(&duration_card(&total));
     body.push_str(&html::card(
         "Cold starts",
         &html::percent(total.cold_start_rate()),
