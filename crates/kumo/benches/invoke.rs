@@ -7,7 +7,8 @@
 //! `KUMO_BENCH_SERVER_ARGS` passes extra flags to `kumo serve`; `KUMO_BENCH_QUICK=1`
 //! stops after the warm-latency figures; `KUMO_BENCH_ONLY=accept` measures only the
 //! durable accept path of Event invokes; `KUMO_BENCH_ONLY=url` compares a
-//! function URL with Invoke of the same function.
+//! function URL with Invoke of the same function (1,769 MB, one CPU; another size
+//! with `KUMO_BENCH_URL_MEMORY`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -201,9 +202,13 @@ async fn create_role(conn: &mut Conn) {
 }
 
 async fn create(conn: &mut Conn, name: &str, runtime: &str, handler: &str, zip: &[u8]) {
+    create_sized(conn, name, runtime, handler, zip, 128).await;
+}
+
+async fn create_sized(conn: &mut Conn, name: &str, runtime: &str, handler: &str, zip: &[u8], memory: u32) {
     let body = serde_json::json!({
         "FunctionName": name, "Runtime": runtime, "Handler": handler,
-        "Role": "arn:aws:iam::000000000000:role/bench", "MemorySize": 128,
+        "Role": "arn:aws:iam::000000000000:role/bench", "MemorySize": memory,
         "Code": {"ZipFile": base64::engine::general_purpose::STANDARD.encode(zip)},
     });
     let (status, body, _) = conn.call("POST", "/2015-03-31/functions", &body.to_string(), &[]).await;
@@ -290,6 +295,49 @@ async fn enqueue_load(
     (all.len(), all)
 }
 
+/// Event invokes offered at a fixed total `rate` over `concurrency` connections
+/// (an open loop, as real producers send: a slow answer does not slow the
+/// offer). Each latency runs from the moment the request was due, not from when
+/// it went out, so a stall counts against every request it delayed; tokio's
+/// 1 ms timer makes sends up to 1 ms late, which counts against Kumo too.
+/// Returns the number accepted and the latencies.
+async fn paced_enqueue(
+    addr: &str,
+    name: &str,
+    payload: &'static str,
+    concurrency: usize,
+    rate: f64,
+    seconds: u64,
+) -> (usize, Vec<Duration>) {
+    let interval = Duration::from_secs_f64(concurrency as f64 / rate);
+    let per_conn = (seconds as f64 / interval.as_secs_f64()) as u32;
+    let t0 = Instant::now() + Duration::from_millis(200);
+    let mut tasks = Vec::new();
+    for i in 0..concurrency {
+        let addr = addr.to_string();
+        let path = format!("/2015-03-31/functions/{name}/invocations");
+        let offset = interval.mul_f64(i as f64 / concurrency as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(&addr).await;
+            let mut lat = Vec::with_capacity(per_conn as usize);
+            for k in 0..per_conn {
+                let due = t0 + offset + interval * k;
+                tokio::time::sleep_until(due.into()).await;
+                let (status, _, _) = conn.call("POST", &path, payload, &[("x-amz-invocation-type", "Event")]).await;
+                lat.push(due.elapsed());
+                assert_eq!(status, 202);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort();
+    (all.len(), all)
+}
+
 /// Event invokes into a function limited to one environment that sleeps, so
 /// the queue only grows and nothing competes with accepting.
 async fn accept_alone(conn: &mut Conn, addr: &str, zip: &[u8]) {
@@ -304,6 +352,20 @@ async fn accept_alone(conn: &mut Conn, addr: &str, zip: &[u8]) {
         us(pct(&lat, 0.5)),
         us(pct(&lat, 0.99))
     );
+    // The latency above is that of a closed loop at saturation (64 requests
+    // always outstanding, so latency = 64 / throughput); the one below is at
+    // the target rate, as producers that are not the bottleneck see it.
+    for rate in [20_000.0, 10_000.0] {
+        let (sent, lat) = paced_enqueue(addr, "async-parked", r#"{"sleep_ms":2000}"#, 64, rate, 3).await;
+        let span = lat.iter().max().copied().unwrap_or_default();
+        println!(
+            "  offered {rate:.0} /s over 64 connections for 3 s: {sent} accepted, latency from due time p50 {:.0} us   p90 {:.0} us   p99 {:.0} us   max {:.1} ms",
+            us(pct(&lat, 0.5)),
+            us(pct(&lat, 0.9)),
+            us(pct(&lat, 0.99)),
+            span.as_secs_f64() * 1e3
+        );
+    }
 }
 
 async fn cold_starts(
@@ -341,57 +403,100 @@ async fn cold_starts(
     (client_side[client_side.len() / 2], init)
 }
 
+/// CPU time each of the server's threads has used so far, by thread name,
+/// from the scheduler's statistics (nanoseconds, unlike the 10 ms ticks of
+/// `/proc/PID/stat`).
+fn server_cpu_by_thread(pid: u32) -> std::collections::BTreeMap<String, Duration> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for t in threads.flatten() {
+        let name = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string();
+        let ns = std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+            .unwrap_or(0);
+        *out.entry(name).or_insert(Duration::ZERO) += Duration::from_nanos(ns);
+    }
+    out
+}
+
+fn server_cpu(pid: u32) -> Duration {
+    server_cpu_by_thread(pid).values().sum()
+}
+
 /// A function URL in front of the echo function against Invoke of the same
 /// function: sequential latency in alternating blocks (so drift hits both
-/// alike), then throughput at concurrency 1 and 64.
-async fn url_against_invoke(conn: &mut Conn, addr: &str, zip: &[u8]) {
-    create(conn, "echo-url", "provided.al2023", "bootstrap", zip).await;
+/// alike), the server's own CPU time per call, then throughput at concurrency 64.
+/// Run for Lambda's smallest memory size (7.2 % of a CPU, where the function's
+/// own extra work on the bigger event is throttled) and for 1,769 MB (one CPU).
+async fn url_against_invoke(conn: &mut Conn, addr: &str, zip: &[u8], server_pid: u32) {
+    let memory: u32 = std::env::var("KUMO_BENCH_URL_MEMORY").ok().and_then(|m| m.parse().ok()).unwrap_or(1769);
+    let name = format!("echo-url-{memory}");
+    create_sized(conn, &name, "provided.al2023", "bootstrap", zip, memory).await;
     let (status, body, _) =
-        conn.call("POST", "/2021-10-31/functions/echo-url/url", r#"{"AuthType":"NONE"}"#, &[]).await;
+        conn.call("POST", &format!("/2021-10-31/functions/{name}/url"), r#"{"AuthType":"NONE"}"#, &[]).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     let config: serde_json::Value = serde_json::from_slice(&body).expect("url config");
     let url = config["FunctionUrl"].as_str().expect("FunctionUrl");
     let id = url.trim_start_matches("http://").split('.').next().expect("url id");
     let grant =
         r#"{"StatementId":"public","Action":"lambda:InvokeFunctionUrl","Principal":"*","FunctionUrlAuthType":"NONE"}"#;
-    let (status, body, _) = conn.call("POST", "/2015-03-31/functions/echo-url/policy", grant, &[]).await;
+    let (status, body, _) = conn.call("POST", &format!("/2015-03-31/functions/{name}/policy"), grant, &[]).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     let path = format!("/_kumo/url/{id}/");
     for _ in 0..300 {
-        conn.invoke("echo-url").await;
+        conn.invoke(&name).await;
         conn.url_request(&path).await;
     }
     let (mut direct, mut through_url) = (Vec::with_capacity(3000), Vec::with_capacity(3000));
+    let (mut direct_cpu, mut url_cpu) = (Duration::ZERO, Duration::ZERO);
+    let threads_before = server_cpu_by_thread(server_pid);
     for _ in 0..10 {
+        let before = server_cpu(server_pid);
         for _ in 0..300 {
-            direct.push(conn.invoke("echo-url").await);
+            direct.push(conn.invoke(&name).await);
         }
+        let between = server_cpu(server_pid);
         for _ in 0..300 {
             through_url.push(conn.url_request(&path).await);
         }
+        direct_cpu += between.saturating_sub(before);
+        url_cpu += server_cpu(server_pid).saturating_sub(between);
     }
+    let threads_after = server_cpu_by_thread(server_pid);
+    let calls = (direct.len() + through_url.len()) as f64;
+    let split: Vec<String> = threads_after
+        .iter()
+        .map(|(name, t)| {
+            let spent = t.saturating_sub(threads_before.get(name).copied().unwrap_or_default());
+            format!("{name} {:.1} us", us(spent) / calls)
+        })
+        .collect();
     direct.sort();
     through_url.sort();
+    println!("server CPU per call by thread, both kinds: {}", split.join(", "));
     println!(
-        "function URL against Invoke, warm echo function, 3000 sequential calls each (alternating blocks of 300):"
+        "function URL against Invoke, warm echo function ({memory} MB), 3000 sequential calls each (alternating blocks of 300):"
     );
-    for (label, samples) in [("Invoke      ", &direct), ("function URL", &through_url)] {
+    for (label, samples, cpu) in [("Invoke      ", &direct, direct_cpu), ("function URL", &through_url, url_cpu)] {
         println!(
-            "  {label}  p50 {:.0} us   p90 {:.0} us   p99 {:.0} us   ({:.0} req/s at concurrency 1)",
+            "  {label}  p50 {:.0} us   p90 {:.0} us   p99 {:.0} us   ({:.0} req/s at concurrency 1; server CPU {:.1} us per call)",
             us(pct(samples, 0.5)),
             us(pct(samples, 0.9)),
             us(pct(samples, 0.99)),
-            samples.len() as f64 / samples.iter().map(Duration::as_secs_f64).sum::<f64>()
+            samples.len() as f64 / samples.iter().map(Duration::as_secs_f64).sum::<f64>(),
+            us(cpu) / samples.len() as f64
         );
     }
     println!(
-        "  added by the URL: p50 {:+.0} us   p99 {:+.0} us",
+        "  added by the URL: p50 {:+.0} us   p99 {:+.0} us   server CPU {:+.1} us per call",
         us(pct(&through_url, 0.5)) - us(pct(&direct, 0.5)),
-        us(pct(&through_url, 0.99)) - us(pct(&direct, 0.99))
+        us(pct(&through_url, 0.99)) - us(pct(&direct, 0.99)),
+        (us(url_cpu) - us(direct_cpu)) / direct.len() as f64
     );
-    load(addr, Target::Invoke("echo-url".into()), 64, 3).await;
+    load(addr, Target::Invoke(name.clone()), 64, 3).await;
     for round in 0..2 {
-        let invoke_rate = load(addr, Target::Invoke("echo-url".into()), 64, 5).await;
+        let invoke_rate = load(addr, Target::Invoke(name.clone()), 64, 5).await;
         let url_rate = load(addr, Target::Url(path.clone()), 64, 5).await;
         println!(
             "  concurrency 64, round {}: Invoke {invoke_rate:.0} req/s, function URL {url_rate:.0} req/s (ratio {:.2})",
@@ -426,7 +531,7 @@ fn main() {
         }
         // KUMO_BENCH_ONLY=url: a function URL against Invoke (issue [7]).
         if std::env::var("KUMO_BENCH_ONLY").is_ok_and(|v| v == "url") {
-            url_against_invoke(&mut conn, &server.addr, &zip).await;
+            url_against_invoke(&mut conn, &server.addr, &zip, server.child.id()).await;
             return;
         }
         create(&mut conn, "echo", "provided.al2023", "bootstrap", &zip).await;

@@ -3,7 +3,11 @@
 //! The HTTP layer hands over a plain [`UrlRequest`]; encoding a binary body is
 //! its job (the core has no base64), deciding *whether* to is [`body_is_text`]'s.
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
 
 /// The caller of an `AWS_IAM` URL, as `requestContext.authorizer.iam` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,95 +93,182 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Joins repeated names with commas, in first-seen order.
-fn joined(pairs: impl Iterator<Item = (String, String)>) -> Map<String, Value> {
-    let mut out = Map::new();
+/// Joins repeated names with commas, in first-seen order. A request has few
+/// headers, so a linear search beats hashing here.
+fn joined<'a>(pairs: impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
+    let mut out: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
     for (k, v) in pairs {
-        match out.get_mut(&k) {
-            Some(Value::String(existing)) => {
+        match out.iter_mut().find(|(name, _)| *name == k) {
+            Some((_, existing)) => {
+                let existing = existing.to_mut();
                 existing.push(',');
                 existing.push_str(&v);
             }
-            _ => {
-                out.insert(k, Value::String(v));
-            }
+            None => out.push((k, v)),
         }
     }
     out
 }
 
-/// The event a function URL hands its function.
-pub fn build(req: &UrlRequest) -> Value {
-    let cookies: Vec<String> = req
+/// Name/value pairs written as one JSON object, in their order.
+struct Members<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl Serialize for Members<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k.as_ref(), v.as_ref())?;
+        }
+        map.end()
+    }
+}
+
+// The event's members in the order AWS writes them, serialised straight to
+// bytes: a URL request is on the hot path, and a `Value` tree costs a map and
+// an allocation per member.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    version: &'static str,
+    route_key: &'static str,
+    raw_path: &'a str,
+    raw_query_string: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cookies: Vec<&'a str>,
+    headers: Members<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_string_parameters: Option<Members<'a>>,
+    request_context: Context<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a str>,
+    is_base64_encoded: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Context<'a> {
+    account_id: &'a str,
+    api_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<Authorizer<'a>>,
+    domain_name: String,
+    domain_prefix: &'a str,
+    http: Http<'a>,
+    request_id: &'a str,
+    route_key: &'static str,
+    stage: &'static str,
+    time: String,
+    time_epoch: i64,
+}
+
+#[derive(Serialize)]
+struct Authorizer<'a> {
+    iam: Iam<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Iam<'a> {
+    access_key: &'a str,
+    account_id: &'a str,
+    caller_id: &'a str,
+    cognito_identity: Option<()>,
+    principal_org_id: Option<()>,
+    user_arn: &'a str,
+    user_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Http<'a> {
+    method: &'a str,
+    path: &'a str,
+    protocol: &'a str,
+    source_ip: &'a str,
+    user_agent: Cow<'a, str>,
+}
+
+fn event(req: &UrlRequest) -> Event<'_> {
+    let cookies: Vec<&str> = req
         .headers
         .iter()
         .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
-        .flat_map(|(_, v)| v.split(';').map(str::trim).filter(|c| !c.is_empty()).map(str::to_string))
+        .flat_map(|(_, v)| v.split(';').map(str::trim).filter(|c| !c.is_empty()))
         .collect();
-    let headers = joined(
-        req.headers
-            .iter()
-            .filter(|(k, _)| !k.eq_ignore_ascii_case("cookie"))
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
-    );
-    let user_agent = headers.get("user-agent").and_then(Value::as_str).unwrap_or_default().to_string();
-    let authorizer = req.iam.as_ref().map(|c| {
-        json!({"iam": {
-            "accessKey": c.access_key,
-            "accountId": c.account_id,
-            "callerId": c.caller_id,
-            "cognitoIdentity": null,
-            "principalOrgId": null,
-            "userArn": c.user_arn,
-            "userId": c.user_id,
-        }})
-    });
-    // Anonymous callers (auth NONE) show as the account "anonymous", as on AWS.
-    let account = req.iam.as_ref().map_or("anonymous", |c| c.account_id.as_str());
-    let mut context = json!({
-        "accountId": account,
-        "apiId": req.url_id,
-        "domainName": super::domain_name(&req.url_id, &req.region),
-        "domainPrefix": req.url_id,
-        "http": {
-            "method": req.method,
-            "path": req.raw_path,
-            "protocol": req.protocol,
-            "sourceIp": req.source_ip,
-            "userAgent": user_agent,
-        },
-        "requestId": req.request_id,
-        "routeKey": "$default",
-        "stage": "$default",
-        "time": request_time(req.time_epoch_ms),
-        "timeEpoch": req.time_epoch_ms,
-    });
-    if let Some(a) = authorizer {
-        context["authorizer"] = a;
-    }
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": req.raw_path,
-        "rawQueryString": req.raw_query,
-        "headers": headers,
-        "requestContext": context,
-        "isBase64Encoded": req.body.as_ref().is_some_and(|b| b.base64),
-    });
-    if !cookies.is_empty() {
-        event["cookies"] = json!(cookies);
-    }
-    if !req.raw_query.is_empty() {
-        let params = req.raw_query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+    let headers = joined(req.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("cookie")).map(|(k, v)| {
+        let name = match k.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => Cow::Owned(k.to_ascii_lowercase()),
+            false => Cow::Borrowed(k.as_str()),
+        };
+        (name, Cow::Borrowed(v.as_str()))
+    }));
+    let user_agent = headers.iter().find(|(k, _)| k == "user-agent").map(|(_, v)| v.clone()).unwrap_or_default();
+    let query_string_parameters = (!req.raw_query.is_empty()).then(|| {
+        Members(joined(req.raw_query.split('&').filter(|p| !p.is_empty()).map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        });
-        event["queryStringParameters"] = Value::Object(joined(params));
+            (percent_decoded(k), percent_decoded(v))
+        })))
+    });
+    let iam = req.iam.as_ref();
+    Event {
+        version: "2.0",
+        route_key: "$default",
+        raw_path: &req.raw_path,
+        raw_query_string: &req.raw_query,
+        cookies,
+        headers: Members(headers),
+        query_string_parameters,
+        request_context: Context {
+            // Anonymous callers (auth NONE) show as the account "anonymous", as on AWS.
+            account_id: iam.map_or("anonymous", |c| c.account_id.as_str()),
+            api_id: &req.url_id,
+            authorizer: iam.map(|c| Authorizer {
+                iam: Iam {
+                    access_key: &c.access_key,
+                    account_id: &c.account_id,
+                    caller_id: &c.caller_id,
+                    cognito_identity: None,
+                    principal_org_id: None,
+                    user_arn: &c.user_arn,
+                    user_id: &c.user_id,
+                },
+            }),
+            domain_name: super::domain_name(&req.url_id, &req.region),
+            domain_prefix: &req.url_id,
+            http: Http {
+                method: &req.method,
+                path: &req.raw_path,
+                protocol: &req.protocol,
+                source_ip: &req.source_ip,
+                user_agent,
+            },
+            request_id: &req.request_id,
+            route_key: "$default",
+            stage: "$default",
+            time: request_time(req.time_epoch_ms),
+            time_epoch: req.time_epoch_ms,
+        },
+        body: req.body.as_ref().map(|b| b.text.as_str()),
+        is_base64_encoded: req.body.as_ref().is_some_and(|b| b.base64),
     }
-    if let Some(body) = &req.body {
-        event["body"] = json!(body.text);
-    }
-    event
+}
+
+/// `s` with its `%XX` escapes decoded, borrowed when it has none.
+fn percent_decoded(s: &str) -> Cow<'_, str> {
+    if s.contains('%') { Cow::Owned(percent_decode(s)) } else { Cow::Borrowed(s) }
+}
+
+/// The event a function URL hands its function, as the JSON bytes it receives.
+pub fn encode(req: &UrlRequest) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024 + req.body.as_ref().map_or(0, |b| b.text.len()));
+    // Writing plain structs of strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &event(req));
+    out
+}
+
+/// The event as a JSON value (samples and tests).
+pub fn build(req: &UrlRequest) -> Value {
+    serde_json::to_value(event(req)).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
@@ -213,6 +304,27 @@ mod tests {
     fn the_event_has_the_shape_of_the_fixture() {
         let fixture: Value = serde_json::from_str(include_str!("fixtures/event-none.json")).expect("fixture");
         assert_eq!(build(&request()), fixture);
+        let encoded: Value = serde_json::from_slice(&encode(&request())).expect("encoded JSON");
+        assert_eq!(encoded, fixture);
+    }
+
+    #[test]
+    fn members_keep_the_order_aws_writes_them_in() {
+        let text = String::from_utf8(encode(&request())).expect("utf-8");
+        let at = |member: &str| text.find(&format!("\"{member}\":")).unwrap_or(usize::MAX);
+        let order =
+            ["version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers", "requestContext", "body"];
+        assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{text}");
+    }
+
+    #[test]
+    fn text_needing_escapes_survives_the_round_trip() {
+        let mut req = request();
+        req.body = Some(EventBody { text: "quote \" backslash \\ newline \n tab \t \u{1} é".into(), base64: false });
+        req.headers.push(("X-Odd".into(), "\"\\".into()));
+        let e: Value = serde_json::from_slice(&encode(&req)).expect("valid JSON");
+        assert_eq!(e["body"], "quote \" backslash \\ newline \n tab \t \u{1} é");
+        assert_eq!(e["headers"]["x-odd"], "\"\\");
     }
 
     #[test]

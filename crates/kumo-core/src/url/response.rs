@@ -4,6 +4,8 @@
 //! `body`, `isBase64Encoded`); any other valid JSON is the body of a 200
 //! `application/json` response, as Lambda does it.
 
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 /// The body of a mapped response: bytes as they go out, or base64 the HTTP
@@ -42,39 +44,75 @@ fn scalar_text(v: &Value) -> Option<String> {
     }
 }
 
+/// The members of an answer that describe a response. Every other member is
+/// skipped without being built, so an answer that is plain data (the common
+/// case of a JSON API) costs one validating pass, not a `Value` tree.
+#[derive(Deserialize)]
+struct Described {
+    // `"statusCode": null` is a bad status, not a missing one.
+    #[serde(rename = "statusCode", default, deserialize_with = "present")]
+    status_code: Option<Value>,
+    headers: Option<Value>,
+    cookies: Option<Value>,
+    body: Option<Value>,
+    #[serde(rename = "isBase64Encoded")]
+    is_base64_encoded: Option<Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+fn plain_json(payload: &[u8]) -> UrlResponse {
+    UrlResponse {
+        status: 200,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: ResponseBody::Raw(payload.to_vec()),
+    }
+}
+
 /// Maps the function's payload to the URL's response.
 pub fn map(payload: &[u8]) -> Result<UrlResponse, BadAnswer> {
-    let value: Value = serde_json::from_slice(payload).map_err(|_| BadAnswer::NotJson)?;
-    let Some(status) = value.get("statusCode") else {
-        return Ok(UrlResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: ResponseBody::Raw(payload.to_vec()),
-        });
+    let text = std::str::from_utf8(payload).map_err(|_| BadAnswer::NotJson)?;
+    if !text.trim_start().starts_with('{') {
+        serde_json::from_str::<IgnoredAny>(text).map_err(|_| BadAnswer::NotJson)?;
+        return Ok(plain_json(payload));
+    }
+    let described = match serde_json::from_str::<Described>(text) {
+        Ok(d) => d,
+        // Repeated members (the last one wins, as in any JSON reader) or not JSON at all.
+        Err(_) => {
+            let value: Value = serde_json::from_str(text).map_err(|_| BadAnswer::NotJson)?;
+            serde_json::from_value(value).map_err(|_| BadAnswer::NotJson)?
+        }
+    };
+    let Some(status) = described.status_code else {
+        return Ok(plain_json(payload));
     };
     let status = status
         .as_u64()
         .and_then(|s| u16::try_from(s).ok())
         .filter(|s| (100..=599).contains(s))
         .ok_or_else(|| BadAnswer::BadStatus(status.to_string()))?;
-    let mut headers: Vec<(String, String)> = value
-        .get("headers")
+    let mut headers: Vec<(String, String)> = described
+        .headers
+        .as_ref()
         .and_then(Value::as_object)
         .map(|h| h.iter().filter_map(|(k, v)| scalar_text(v).map(|v| (k.to_ascii_lowercase(), v))).collect())
         .unwrap_or_default();
     if !headers.iter().any(|(k, _)| k == "content-type") {
         headers.push(("content-type".into(), "application/json".into()));
     }
-    if let Some(cookies) = value.get("cookies").and_then(Value::as_array) {
+    if let Some(cookies) = described.cookies.as_ref().and_then(Value::as_array) {
         headers.extend(cookies.iter().filter_map(Value::as_str).map(|c| ("set-cookie".to_string(), c.to_string())));
     }
-    let text = match value.get("body") {
+    let text = match described.body {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => s,
         // A non-string body is sent as its JSON text rather than dropped.
         Some(other) => other.to_string(),
     };
-    let base64 = value.get("isBase64Encoded").and_then(Value::as_bool).unwrap_or(false);
+    let base64 = described.is_base64_encoded.as_ref().and_then(Value::as_bool).unwrap_or(false);
     let body = if base64 { ResponseBody::Base64(text) } else { ResponseBody::Raw(text.into_bytes()) };
     Ok(UrlResponse { status, headers, body })
 }
@@ -126,5 +164,16 @@ mod tests {
         assert_eq!(map(b"not json"), Err(BadAnswer::NotJson));
         assert!(matches!(map(br#"{"statusCode":"ok"}"#), Err(BadAnswer::BadStatus(_))));
         assert!(matches!(map(br#"{"statusCode":99}"#), Err(BadAnswer::BadStatus(_))));
+        assert!(matches!(map(br#"{"statusCode":null}"#), Err(BadAnswer::BadStatus(_))));
+        assert_eq!(map(br#"{"message":"hi"} trailing"#), Err(BadAnswer::NotJson));
+        assert_eq!(map(b"[1,2"), Err(BadAnswer::NotJson));
+        assert_eq!(map(b"\"\xff\""), Err(BadAnswer::NotJson));
+    }
+
+    #[test]
+    fn a_repeated_member_counts_once_the_last_time() {
+        let r = map(br#"{"statusCode":500,"statusCode":204,"body":"a","body":"b"}"#).expect("map");
+        assert_eq!(r.status, 204);
+        assert_eq!(r.body, ResponseBody::Raw(b"b".to_vec()));
     }
 }

@@ -322,7 +322,7 @@ fn event_payload(
         time_epoch_ms: crate::engine::now_ms(),
         iam: if target.config.auth_type == AuthType::AwsIam { iam } else { None },
     };
-    event::build(&request).to_string().into_bytes()
+    event::encode(&request)
 }
 
 /// The function's answer as the URL's response.
