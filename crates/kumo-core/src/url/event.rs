@@ -4,6 +4,7 @@
 //! its job (the core has no base64), deciding *whether* to is [`body_is_text`]'s.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -93,18 +94,22 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Joins repeated names with commas, in first-seen order. A request has few
-/// headers, so a linear search beats hashing here.
+/// Joins repeated names with commas, in first-seen order. Indexed by name: a
+/// query string may carry tens of thousands of parameters.
 fn joined<'a>(pairs: impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> Vec<(Cow<'a, str>, Cow<'a, str>)> {
     let mut out: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+    let mut index: HashMap<Cow<'a, str>, usize> = HashMap::new();
     for (k, v) in pairs {
-        match out.iter_mut().find(|(name, _)| *name == k) {
+        match index.get(&k).and_then(|&i| out.get_mut(i)) {
             Some((_, existing)) => {
                 let existing = existing.to_mut();
                 existing.push(',');
                 existing.push_str(&v);
             }
-            None => out.push((k, v)),
+            None => {
+                index.insert(k.clone(), out.len());
+                out.push((k, v));
+            }
         }
     }
     out
@@ -315,6 +320,16 @@ mod tests {
         let order =
             ["version", "routeKey", "rawPath", "rawQueryString", "cookies", "headers", "requestContext", "body"];
         assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{text}");
+    }
+
+    #[test]
+    fn many_repeated_parameters_join_in_order() {
+        let mut req = request();
+        req.raw_query = (0..20_000).map(|i| format!("k{}=v{i}", i % 3)).collect::<Vec<_>>().join("&");
+        let e: Value = serde_json::from_slice(&encode(&req)).expect("valid JSON");
+        let k0 = e["queryStringParameters"]["k0"].as_str().expect("k0");
+        assert!(k0.starts_with("v0,v3,v6,"), "{}", &k0[..20]);
+        assert_eq!(e["queryStringParameters"].as_object().map(|o| o.len()), Some(3));
     }
 
     #[test]
