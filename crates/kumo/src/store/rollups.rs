@@ -271,43 +271,6 @@ mod tests {
         }
     }
 
-    /// Logs and metering wait up to the writer's batch window before they are
-    /// committed; a reader must still see everything sent before it asked.
-    #[tokio::test]
-    async fn reads_see_every_write_sent_before_them_without_a_flush() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(dir.path()).expect("open");
-        let minute = 1_700_000_040_000i64;
-        for round in 0..20 {
-            store.record_invocation(record(round, "f", minute + round as i64));
-            let group: std::sync::Arc<str> = "/aws/lambda/f".into();
-            let stream: std::sync::Arc<str> = "s".into();
-            store.append_logs(vec![crate::store::LogEvent {
-                group,
-                stream,
-                timestamp_ms: minute + round as i64,
-                message: format!("line {round}"),
-            }]);
-            let recent = store.recent_invocations("f".into(), 1).await.expect("recent");
-            assert_eq!(recent[0].request_id, format!("req-{round}"));
-            let logs = store
-                .query_logs(crate::store::LogQuery {
-                    group: "/aws/lambda/f".into(),
-                    streams: None,
-                    stream_prefix: None,
-                    start_ms: None,
-                    end_ms: None,
-                    after_id: None,
-                    filter_terms: vec![],
-                    limit: 100,
-                    newest_first: false,
-                })
-                .await
-                .expect("logs");
-            assert_eq!(logs.len() as u64, round + 1, "round {round}");
-        }
-    }
-
     #[tokio::test]
     async fn metering_writes_roll_up_and_a_backfill_rebuilds_the_same_rows() {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -249,31 +249,10 @@ enum WriteOp {
     /// An invocation refused for concurrency or a budget (counted in the rollups).
     Throttle(String, i64),
     Flush(Ack),
-    /// Answered once everything sent before it is committed (visible to
-    /// readers), without the fsync a [`WriteOp::Flush`] forces.
-    Visible(Ack),
-}
-
-impl WriteOp {
-    /// Whether a caller waits on this op, so the writer must not sit out its batch window.
-    fn is_awaited(&self) -> bool {
-        matches!(self, WriteOp::Durable(..) | WriteOp::Flush(_) | WriteOp::Visible(_))
-    }
-}
-
-/// What the writer thread and the senders share.
-struct WriterSignals {
-    thread: std::thread::Thread,
-    /// Set (before an unpark) when an awaited op is on its way.
-    awaited: std::sync::atomic::AtomicBool,
-    /// Unawaited ops sent, and those the writer has committed (or given up on).
-    lazy_sent: std::sync::atomic::AtomicU64,
-    lazy_done: std::sync::atomic::AtomicU64,
 }
 
 pub struct SqliteStore {
     writer: mpsc::Sender<WriteOp>,
-    signals: Arc<WriterSignals>,
     log_cap: Arc<LogCap>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
@@ -303,23 +282,11 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel();
         let log_cap = Arc::new(LogCap::default());
         let writer_cap = log_cap.clone();
-        let (signals_tx, signals_rx) = std::sync::mpsc::sync_channel::<Arc<WriterSignals>>(1);
-        let handle = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("kumo-store-writer".into())
-            .spawn(move || {
-                if let Ok(signals) = signals_rx.recv() {
-                    writer_loop(conn, rx, &writer_cap, &signals);
-                }
-            })
+            .spawn(move || writer_loop(conn, rx, &writer_cap))
             .map_err(|e| StoreError::Join(e.to_string()))?;
-        let signals = Arc::new(WriterSignals {
-            thread: handle.thread().clone(),
-            awaited: std::sync::atomic::AtomicBool::new(false),
-            lazy_sent: std::sync::atomic::AtomicU64::new(0),
-            lazy_done: std::sync::atomic::AtomicU64::new(0),
-        });
-        signals_tx.send(signals.clone()).map_err(|e| StoreError::Join(e.to_string()))?;
-        Ok(SqliteStore { writer: tx, signals, log_cap, readers: Arc::new(Mutex::new(Vec::new())), path })
+        Ok(SqliteStore { writer: tx, log_cap, readers: Arc::new(Mutex::new(Vec::new())), path })
     }
 
     /// Rolls up the metering stored before rollups existed (once; a no-op
@@ -337,44 +304,7 @@ impl SqliteStore {
     }
 
     fn send(&self, op: WriteOp) -> Result<(), StoreError> {
-        use std::sync::atomic::Ordering;
-        let awaited = op.is_awaited();
-        if !awaited {
-            self.signals.lazy_sent.fetch_add(1, Ordering::AcqRel);
-        }
-        self.writer.send(op).map_err(|_| StoreError::WriterGone)?;
-        if awaited {
-            // Cut the writer's batch window short: someone is waiting.
-            self.signals.awaited.store(true, Ordering::Release);
-            self.signals.thread.unpark();
-        }
-        Ok(())
-    }
-
-    /// Waits until every log, metering and other unawaited write sent so far
-    /// is committed, so a read sees them. Free when nothing is pending.
-    async fn settle(&self) -> Result<(), StoreError> {
-        use std::sync::atomic::Ordering;
-        if self.signals.lazy_done.load(Ordering::Acquire) >= self.signals.lazy_sent.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let (ack, done) = oneshot::channel();
-        self.send(WriteOp::Visible(ack))?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Join(e)),
-            Err(_) => Err(StoreError::WriterGone),
-        }
-    }
-
-    /// [`SqliteStore::read`] after [`SqliteStore::settle`]: for logs and metering.
-    async fn read_settled<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.settle().await?;
-        self.read(f).await
+        self.writer.send(op).map_err(|_| StoreError::WriterGone)
     }
 
     pub(crate) async fn write<F>(&self, f: F) -> Result<(), StoreError>
@@ -440,8 +370,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>, log_cap: &LogCap, signals: &WriterSignals) {
-    use std::sync::atomic::Ordering;
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>, log_cap: &LogCap) {
     let mut durable_sync = true;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -452,17 +381,12 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>, log_cap: &LogC
             }
         }
         let needs_fsync = batch.iter().any(|op| matches!(op, WriteOp::Durable(..) | WriteOp::Flush(_)));
-        let awaited = batch.iter().any(WriteOp::is_awaited);
-        let lazy = batch.iter().filter(|op| !op.is_awaited()).count() as u64;
         if needs_fsync != durable_sync {
             let _ = conn.pragma_update(None, "synchronous", if needs_fsync { "FULL" } else { "NORMAL" });
             durable_sync = needs_fsync;
         }
         let mut acks: Vec<(Ack, Result<(), String>)> = Vec::new();
         let outcome = apply_batch(&mut conn, batch, &mut acks, log_cap);
-        // Counted even when the batch failed: those writes are gone, and no
-        // reader should wait for them.
-        signals.lazy_done.fetch_add(lazy, Ordering::AcqRel);
         for (ack, own) in acks {
             let result = match (&outcome, own) {
                 (Err(e), _) => Err(e.clone()),
@@ -473,36 +397,17 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<WriteOp>, log_cap: &LogC
         if let Err(e) = outcome {
             tracing::error!(error = %e, "store batch failed");
         }
-        if !awaited {
-            // Logs and metering only: let them gather for a few milliseconds
-            // before the next commit. Each commit rewrites every page it
-            // touches, so rows per commit is what the writer's cost depends on.
-            // Their senders never wake the writer (a busy invoke path costs
-            // one wake-up per batch, not per event); a sender that waits does.
-            gather(signals, LOG_BATCH_WINDOW);
+        if !needs_fsync {
+            // Logs and metering only: let a few milliseconds of them gather
+            // before the next commit. Senders never wake a sleeping writer, so
+            // a busy invoke path costs one wake-up per batch, not per event.
+            std::thread::sleep(LOG_BATCH_WINDOW);
         }
     }
 }
 
-/// Sleeps up to `window`, or until a sender that waits for the writer arrives.
-fn gather(signals: &WriterSignals, window: std::time::Duration) {
-    use std::sync::atomic::Ordering;
-    let until = std::time::Instant::now() + window;
-    loop {
-        if signals.awaited.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        let left = until.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        std::thread::park_timeout(left);
-    }
-}
-
-/// How long log and metering writes may wait to be batched. Readers of them
-/// never see the delay ([`SqliteStore::settle`]).
-const LOG_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long log and metering writes may wait to be batched.
+const LOG_BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(2);
 
 fn apply_batch(
     conn: &mut Connection,
@@ -591,7 +496,7 @@ fn apply_batch(
                     rolled.add(&r);
                 }
                 WriteOp::Throttle(function, at_ms) => rolled.throttle(&function, at_ms),
-                WriteOp::Flush(ack) | WriteOp::Visible(ack) => acks.push((ack, Ok(()))),
+                WriteOp::Flush(ack) => acks.push((ack, Ok(()))),
             }
         }
     }
@@ -902,7 +807,7 @@ impl Store for SqliteStore {
     }
 
     async fn query_logs(&self, q: LogQuery) -> Result<Vec<StoredLogEvent>, StoreError> {
-        self.read_settled(move |conn| {
+        self.read(move |conn| {
             let mut sql = String::from(
                 "SELECT id, stream_name, ts, ingested, message FROM log_events WHERE group_name = ?1 AND id > ?2",
             );
@@ -954,7 +859,7 @@ impl Store for SqliteStore {
     }
 
     async fn log_groups(&self, prefix: Option<String>) -> Result<Vec<LogGroupInfo>, StoreError> {
-        self.read_settled(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT name, created_ms, stored_bytes, retention_days, tags FROM log_groups \
                  WHERE ?1 IS NULL OR substr(name, 1, length(?1)) = ?1 ORDER BY name",
@@ -1074,7 +979,7 @@ impl Store for SqliteStore {
     }
 
     async fn log_streams(&self, group: String, prefix: Option<String>) -> Result<Vec<LogStreamInfo>, StoreError> {
-        self.read_settled(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT name, created_ms, first_event_ms, last_event_ms, last_ingestion_ms FROM log_streams \
                  WHERE group_name = ?1 AND (?2 IS NULL OR substr(name, 1, length(?2)) = ?2) ORDER BY name",
@@ -1094,7 +999,7 @@ impl Store for SqliteStore {
     }
 
     async fn metering_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MeteringRecord>, StoreError> {
-        self.read_settled(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {} FROM invocations WHERE start_ms >= ?1 AND start_ms < ?2 ORDER BY start_ms, id",
                 rollups::RECORD_COLUMNS
@@ -1116,11 +1021,11 @@ impl Store for SqliteStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<RollupRow>, StoreError> {
-        self.read_settled(move |conn| Ok(rollups::query(conn, function.as_deref(), resolution, from_ms, to_ms)?)).await
+        self.read(move |conn| Ok(rollups::query(conn, function.as_deref(), resolution, from_ms, to_ms)?)).await
     }
 
     async fn recent_invocations(&self, function: String, limit: usize) -> Result<Vec<MeteringRecord>, StoreError> {
-        self.read_settled(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM invocations WHERE function = ?1 ORDER BY start_ms DESC, id DESC LIMIT ?2",
                 rollups::RECORD_COLUMNS
@@ -1137,7 +1042,7 @@ impl Store for SqliteStore {
         depth: u32,
         limit: usize,
     ) -> Result<Vec<MeteringRecord>, StoreError> {
-        self.read_settled(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM invocations WHERE lineage_origin = ?1 AND lineage_depth = ?2 ORDER BY start_ms, id LIMIT ?3",
                 rollups::RECORD_COLUMNS
@@ -1149,7 +1054,7 @@ impl Store for SqliteStore {
     }
 
     async fn invocation_attempts(&self, request_id: String) -> Result<Vec<MeteringRecord>, StoreError> {
-        self.read_settled(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {} FROM invocations WHERE request_id = ?1 ORDER BY start_ms, id",
                 rollups::RECORD_COLUMNS
