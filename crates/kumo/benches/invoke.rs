@@ -262,6 +262,22 @@ async fn load(addr: &str, target: Target, concurrency: usize, seconds: u64) -> f
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// One `Event` invoke on `conn`, which must be accepted.
+async fn send_event(conn: &mut Conn, path: &str, payload: &str) {
+    let (status, _, _) = conn.call("POST", path, payload, &[("x-amz-invocation-type", "Event")]).await;
+    assert_eq!(status, 202);
+}
+
+/// Every task's latencies, sorted, and how many there are.
+async fn collect_latencies(tasks: Vec<tokio::task::JoinHandle<Vec<Duration>>>) -> (usize, Vec<Duration>) {
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort();
+    (all.len(), all)
+}
+
 /// Event invokes from `concurrency` connections for `seconds`: (accepted, sorted accept latencies).
 async fn enqueue_load(
     addr: &str,
@@ -280,19 +296,13 @@ async fn enqueue_load(
             let mut lat = Vec::new();
             while Instant::now() < deadline {
                 let start = Instant::now();
-                let (status, _, _) = conn.call("POST", &path, payload, &[("x-amz-invocation-type", "Event")]).await;
+                send_event(&mut conn, &path, payload).await;
                 lat.push(start.elapsed());
-                assert_eq!(status, 202);
             }
             lat
         }));
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    all.sort();
-    (all.len(), all)
+    collect_latencies(tasks).await
 }
 
 /// Event invokes offered at a fixed total `rate` over `concurrency` connections
@@ -323,19 +333,13 @@ async fn paced_enqueue(
             for k in 0..per_conn {
                 let due = t0 + offset + interval * k;
                 tokio::time::sleep_until(due.into()).await;
-                let (status, _, _) = conn.call("POST", &path, payload, &[("x-amz-invocation-type", "Event")]).await;
+                send_event(&mut conn, &path, payload).await;
                 lat.push(due.elapsed());
-                assert_eq!(status, 202);
             }
             lat
         }));
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.expect("task"));
-    }
-    all.sort();
-    (all.len(), all)
+    collect_latencies(tasks).await
 }
 
 /// Event invokes into a function limited to one environment that sleeps, so
